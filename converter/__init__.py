@@ -1,0 +1,1 @@
+"""Caffe -> MXNet conversion: parsing, intermediate graph, layer handlers, emission."""

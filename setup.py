@@ -1,0 +1,59 @@
+"""caffe2mx: Caffe (incl. the Residual Attention Network fork) to MXNet, with proof of parity.
+
+The three code folders install under one namespace: converter/ -> caffe2mx.converter,
+verify/ -> caffe2mx.verify, mxmodels/ -> caffe2mx.mxmodels.
+"""
+from setuptools import find_packages, setup
+
+FOLDERS = {"caffe2mx": "caffe2mx", "caffe2mx.converter": "converter",
+           "caffe2mx.verify": "verify", "caffe2mx.mxmodels": "mxmodels"}
+
+
+def packages():
+    found = []
+    for pkg, folder in FOLDERS.items():
+        found.append(pkg)
+        found += [f"{pkg}.{sub}" for sub in find_packages(folder)]
+    return found
+
+
+def package_dir():
+    mapping = dict(FOLDERS)
+    for pkg in packages():
+        top = next(p for p in sorted(FOLDERS, key=len, reverse=True) if pkg == p or pkg.startswith(p + "."))
+        mapping[pkg] = FOLDERS[top] + pkg[len(top):].replace(".", "/")
+    return mapping
+
+
+CORE = [
+    "numpy>=1.21,<1.24",          # mxnet 1.9.1 breaks on numpy >= 1.24
+    "protobuf>=3.20.2",           # whatever onnx pulls in; caffe.desc loads on 3.20 .. 7.x
+    "onnx>=1.14,<1.17",
+    "graphviz>=0.8.1,<0.9",       # mxnet 1.9.1 pins graphviz < 0.9
+]
+
+setup(
+    name="caffe2mx",
+    version="0.1.0",
+    description="Convert Caffe networks (BVLC and the Residual Attention Network fork) to "
+                "Apache MXNet and ONNX, and verify numerical parity layer by layer.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.8,<3.12",
+    packages=packages(),
+    package_dir=package_dir(),
+    package_data={"caffe2mx.converter.proto": ["caffe.proto", "caffe.desc"],
+                  "caffe2mx.verify": ["templates/*", "scripts/*"]},
+    install_requires=CORE,
+    extras_require={
+        # Exactly one MXNet build: both wheels provide the `mxnet` module.
+        "cpu": ["mxnet==1.9.1"],
+        "gpu": ["mxnet-cu112==1.9.1"],
+        "onnx": ["onnxruntime>=1.17,<1.20"],
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60"],
+    },
+    entry_points={"console_scripts": [
+        "caffe2mx=caffe2mx.cli:main",
+        "convert=caffe2mx.cli:convert_main",
+    ]},
+)
