@@ -1,0 +1,167 @@
+"""Element-wise activations and math layers."""
+import math
+
+import numpy as np
+
+from .base import LayerHandler, register
+
+
+class _Elementwise(LayerHandler):
+    def emit(self, node, inputs, em):
+        return [self.apply(node, inputs[0], em, em.name(node))]
+
+
+@register
+class ReLU(_Elementwise):
+    types = ("ReLU",)
+
+    def apply(self, node, x, em, nm):
+        slope = node.param.relu_param.negative_slope
+        if slope == 0:
+            return em.mx.Activation(x, act_type="relu", name=nm)
+        return em.mx.LeakyReLU(x, act_type="leaky", slope=float(slope), name=nm)
+
+
+@register
+class PReLU(_Elementwise):
+    types = ("PReLU",)
+    blob_names = ("slope",)
+
+    def blob_shapes(self, node, in_shapes):
+        return [()] if node.param.prelu_param.channel_shared else [(in_shapes[0][1],)]
+
+    def init_blobs(self, node, shapes, rng):
+        return [rng.uniform(0.05, 0.3, shapes[0]).astype(np.float32)]
+
+    def apply(self, node, x, em, nm):
+        slope = np.asarray(em.blobs(node)[0], np.float32).reshape(-1)
+        em.arg(f"{nm}_gamma", slope)
+        return em.mx.LeakyReLU(x, act_type="prelu", name=nm)
+
+
+@register
+class ELU(_Elementwise):
+    types = ("ELU",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.LeakyReLU(x, act_type="elu", slope=float(node.param.elu_param.alpha), name=nm)
+
+
+@register
+class Sigmoid(_Elementwise):
+    types = ("Sigmoid",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.Activation(x, act_type="sigmoid", name=nm)
+
+
+@register
+class TanH(_Elementwise):
+    types = ("TanH",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.Activation(x, act_type="tanh", name=nm)
+
+
+@register
+class AbsVal(_Elementwise):
+    types = ("AbsVal",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.abs(x, name=nm)
+
+
+def _affine(x, scale, shift, em, nm):
+    if scale != 1:
+        x = em.mx._internal._mul_scalar(x, scalar=float(scale), name=f"{nm}_scale")
+    if shift != 0:
+        x = em.mx._internal._plus_scalar(x, scalar=float(shift), name=f"{nm}_shift")
+    return x
+
+
+@register
+class Power(_Elementwise):
+    """(shift + scale * x) ^ power."""
+
+    types = ("Power",)
+
+    def apply(self, node, x, em, nm):
+        p = node.param.power_param
+        if p.scale == 0 or p.power == 0:
+            value = 1.0 if p.power == 0 else float(p.shift) ** float(p.power)
+            return em.mx._internal._plus_scalar(em.mx.zeros_like(x), scalar=value, name=nm)
+        y = _affine(x, p.scale, p.shift, em, nm)
+        if p.power == 1:
+            return em.mx.identity(y, name=nm)
+        return em.mx._internal._power_scalar(y, scalar=float(p.power), name=nm)
+
+
+@register
+class Exp(_Elementwise):
+    """base ^ (shift + scale * x); base -1 means e."""
+
+    types = ("Exp",)
+
+    def check(self, node):
+        b = node.param.exp_param.base
+        return [] if b == -1 or b > 0 else [f"exp_param.base {b} must be -1 (e) or positive"]
+
+    def apply(self, node, x, em, nm):
+        p = node.param.exp_param
+        log_base = 1.0 if p.base == -1 else math.log(p.base)
+        y = _affine(x, log_base * p.scale, log_base * p.shift, em, nm)
+        return em.mx.exp(y, name=nm)
+
+
+@register
+class Log(_Elementwise):
+    """log_base(shift + scale * x); base -1 means e."""
+
+    types = ("Log",)
+
+    def check(self, node):
+        b = node.param.log_param.base
+        return [] if b == -1 or (b > 0 and b != 1) else [f"log_param.base {b} must be -1 (e) or positive, not 1"]
+
+    def apply(self, node, x, em, nm):
+        p = node.param.log_param
+        y = em.mx.log(_affine(x, p.scale, p.shift, em, nm), name=nm if p.base == -1 else f"{nm}_ln")
+        if p.base == -1:
+            return y
+        return em.mx._internal._mul_scalar(y, scalar=1.0 / math.log(p.base), name=nm)
+
+
+@register
+class Clip(_Elementwise):
+    types = ("Clip",)
+
+    def check(self, node):
+        p = node.param.clip_param
+        missing = [f for f in ("min", "max") if not p.HasField(f)]
+        return [f"clip_param.{f} is required" for f in missing]
+
+    def apply(self, node, x, em, nm):
+        p = node.param.clip_param
+        return em.mx.clip(x, a_min=float(p.min), a_max=float(p.max), name=nm)
+
+
+@register
+class Swish(_Elementwise):
+    """x * sigmoid(beta * x)."""
+
+    types = ("Swish",)
+
+    def apply(self, node, x, em, nm):
+        beta = float(node.param.swish_param.beta)
+        z = x if beta == 1 else em.mx._internal._mul_scalar(x, scalar=beta, name=f"{nm}_beta")
+        return em.mx.elemwise_mul(x, em.mx.Activation(z, act_type="sigmoid", name=f"{nm}_sigmoid"), name=nm)
+
+
+@register
+class Identity(_Elementwise):
+    """Dropout at test time."""
+
+    types = ("Dropout",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.identity(x, name=nm)

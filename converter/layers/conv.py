@@ -1,0 +1,187 @@
+"""Convolution, Deconvolution and InnerProduct."""
+import numpy as np
+
+from .base import LayerHandler, canonical_axis, register, spatial
+
+
+def _conv_geometry(p):
+    kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
+    stride = spatial(p, "stride", "stride_h", "stride_w", repeated=True, default=(1, 1))
+    pad = spatial(p, "pad", "pad_h", "pad_w", repeated=True, default=(0, 0))
+    dilation = spatial(p, "dilation", None, None, repeated=True, default=(1, 1))
+    return kernel, stride, pad, dilation
+
+
+def _he_normal(rng, shape, fan_in, gain=1.0):
+    return (rng.standard_normal(shape) * gain * np.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
+
+
+class _ConvBase(LayerHandler):
+    blob_names = ("weight", "bias")
+
+    def check(self, node):
+        p = node.param.convolution_param
+        problems = []
+        if not p.HasField("num_output"):
+            problems.append("convolution_param.num_output is missing")
+        if p.axis != 1:
+            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
+        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
+            problems.append("N-d convolution (more than 2 spatial dims) is not supported")
+        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
+        if kernel is None or min(kernel) <= 0:
+            problems.append("kernel size is missing or zero")
+        if p.group < 1 or (p.HasField("num_output") and p.num_output % p.group):
+            problems.append(f"num_output {p.num_output} is not divisible by group {p.group}")
+        return problems
+
+    def _check_input(self, node, in_shapes):
+        c = in_shapes[0][1]
+        g = node.param.convolution_param.group
+        if len(in_shapes[0]) != 4:
+            raise ValueError(f"expects a 4-D input, got {list(in_shapes[0])}")
+        if c % g:
+            raise ValueError(f"input channels {c} are not divisible by group {g}")
+
+    def blob_shapes(self, node, in_shapes):
+        p = node.param.convolution_param
+        (kh, kw), _, _, _ = _conv_geometry(p)
+        shapes = [self._weight_shape(p, in_shapes[0][1], kh, kw)]
+        if p.bias_term:
+            shapes.append((p.num_output,))
+        return shapes
+
+    def init_blobs(self, node, shapes, rng):
+        w = shapes[0]
+        fan_in = int(np.prod(w[1:])) if self.types[0] == "Convolution" else int(w[0] // node.param.convolution_param.group * w[2] * w[3])
+        blobs = [_he_normal(rng, w, fan_in)]
+        if len(shapes) > 1:
+            blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
+        return blobs
+
+    def _emit_args(self, node):
+        p = node.param.convolution_param
+        kernel, stride, pad, dilation = _conv_geometry(p)
+        return dict(kernel=kernel, stride=stride, pad=pad, dilate=dilation, num_filter=p.num_output,
+                    num_group=p.group, no_bias=not p.bias_term)
+
+    def _store(self, node, em, nm):
+        blobs = em.blobs(node)
+        em.arg(f"{nm}_weight", blobs[0])
+        if node.param.convolution_param.bias_term:
+            em.arg(f"{nm}_bias", blobs[1])
+
+
+@register
+class Convolution(_ConvBase):
+    types = ("Convolution",)
+
+    @staticmethod
+    def _weight_shape(p, c_in, kh, kw):
+        return (p.num_output, c_in // p.group, kh, kw)
+
+    def output_shapes(self, node, in_shapes):
+        self._check_input(node, in_shapes)
+        p = node.param.convolution_param
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(p)
+        n, _, h, w = in_shapes[0]
+        oh = (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+        ow = (w + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"kernel larger than the padded input {h}x{w}: output would be {oh}x{ow}")
+        return [(n, p.num_output, oh, ow)]
+
+    def emit(self, node, inputs, em):
+        nm = em.name(node)
+        self._store(node, em, nm)
+        return [em.mx.Convolution(inputs[0], name=nm, **self._emit_args(node))]
+
+    def macs(self, node, in_shapes, out_shapes):
+        p = node.param.convolution_param
+        (kh, kw), _, _, _ = _conv_geometry(p)
+        return int(np.prod(out_shapes[0])) * (in_shapes[0][1] // p.group) * kh * kw
+
+
+@register
+class Deconvolution(_ConvBase):
+    types = ("Deconvolution",)
+
+    @staticmethod
+    def _weight_shape(p, c_in, kh, kw):
+        return (c_in, p.num_output // p.group, kh, kw)
+
+    def output_shapes(self, node, in_shapes):
+        self._check_input(node, in_shapes)
+        p = node.param.convolution_param
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(p)
+        n, _, h, w = in_shapes[0]
+        oh = sh * (h - 1) + dh * (kh - 1) + 1 - 2 * ph
+        ow = sw * (w - 1) + dw * (kw - 1) + 1 - 2 * pw
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"output would be {oh}x{ow}")
+        return [(n, p.num_output, oh, ow)]
+
+    def emit(self, node, inputs, em):
+        nm = em.name(node)
+        self._store(node, em, nm)
+        return [em.mx.Deconvolution(inputs[0], name=nm, **self._emit_args(node))]
+
+    def macs(self, node, in_shapes, out_shapes):
+        p = node.param.convolution_param
+        (kh, kw), _, _, _ = _conv_geometry(p)
+        return int(np.prod(in_shapes[0])) * (p.num_output // p.group) * kh * kw
+
+
+@register
+class InnerProduct(LayerHandler):
+    types = ("InnerProduct",)
+    blob_names = ("weight", "bias")
+
+    def check(self, node):
+        p = node.param.inner_product_param
+        return [] if p.HasField("num_output") else ["inner_product_param.num_output is missing"]
+
+    def _split(self, node, shape):
+        axis = canonical_axis(node.param.inner_product_param.axis, len(shape))
+        if not 0 <= axis < len(shape):
+            raise ValueError(f"axis {node.param.inner_product_param.axis} out of range for {list(shape)}")
+        return axis, int(np.prod(shape[axis:]))
+
+    def output_shapes(self, node, in_shapes):
+        axis, _ = self._split(node, in_shapes[0])
+        return [tuple(in_shapes[0][:axis]) + (node.param.inner_product_param.num_output,)]
+
+    def blob_shapes(self, node, in_shapes):
+        p = node.param.inner_product_param
+        _, k = self._split(node, in_shapes[0])
+        shapes = [(k, p.num_output) if p.transpose else (p.num_output, k)]
+        if p.bias_term:
+            shapes.append((p.num_output,))
+        return shapes
+
+    def init_blobs(self, node, shapes, rng):
+        p = node.param.inner_product_param
+        k = shapes[0][0] if p.transpose else shapes[0][1]
+        blobs = [(rng.standard_normal(shapes[0]) * np.sqrt(1.0 / k)).astype(np.float32)]
+        if len(shapes) > 1:
+            blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
+        return blobs
+
+    def emit(self, node, inputs, em):
+        p = node.param.inner_product_param
+        nm = em.name(node)
+        blobs = em.blobs(node)
+        weight = blobs[0].T if p.transpose else blobs[0]
+        em.arg(f"{nm}_weight", np.ascontiguousarray(weight))
+        if p.bias_term:
+            em.arg(f"{nm}_bias", blobs[1])
+        axis, _ = self._split(node, em.in_shapes(node)[0])
+        x = inputs[0]
+        if axis == 1:
+            return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, name=nm)]
+        x = em.mx.reshape(x, shape=(0,) * axis + (-1,), name=f"{nm}_flatten")
+        return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, flatten=False, name=nm)]
+
+    def macs(self, node, in_shapes, out_shapes):
+        _, k = self._split(node, in_shapes[0])
+        return int(np.prod(out_shapes[0])) * k

@@ -1,0 +1,36 @@
+"""Eltwise (SUM with coefficients, PROD, MAX)."""
+from .base import LayerHandler, register
+
+
+@register
+class Eltwise(LayerHandler):
+    types = ("Eltwise",)
+    n_bottoms = (2, 1 << 30)
+
+    def check(self, node):
+        p = node.param.eltwise_param
+        if p.coeff and p.operation != p.SUM:
+            return ["eltwise_param.coeff is only allowed with operation SUM"]
+        if p.coeff and len(p.coeff) != len(node.bottoms):
+            return [f"{len(p.coeff)} coefficients for {len(node.bottoms)} bottoms"]
+        return []
+
+    def output_shapes(self, node, in_shapes):
+        if any(tuple(s) != tuple(in_shapes[0]) for s in in_shapes):
+            raise ValueError("bottoms differ in shape: " + ", ".join(str(list(s)) for s in in_shapes))
+        return [in_shapes[0]]
+
+    def emit(self, node, inputs, em):
+        p = node.param.eltwise_param
+        mx, nm = em.mx, em.name(node)
+        if p.operation == p.SUM:
+            terms = list(inputs)
+            if p.coeff:
+                terms = [t if c == 1 else mx._internal._mul_scalar(t, scalar=float(c), name=f"{nm}_coeff{i}")
+                         for i, (t, c) in enumerate(zip(inputs, p.coeff))]
+            return [mx.add_n(*terms, name=nm)]
+        op = mx.elemwise_mul if p.operation == p.PROD else mx.broadcast_maximum
+        y = inputs[0]
+        for i, t in enumerate(inputs[1:], 1):
+            y = op(y, t, name=nm if i == len(inputs) - 1 else f"{nm}_{i}")
+        return [y]

@@ -1,0 +1,58 @@
+"""Whole-net validation and shape inference with Caffe's rules (from the handlers)."""
+from .errors import ModelError, ModelErrors
+from .layers import handler_for, supported_types
+
+
+def _err(graph, node, msg):
+    return ModelError(msg, file=graph.file, line=node.line, layer=node.name, layer_type=node.type)
+
+
+def check_supported(graph):
+    """One error listing every unsupported layer and every unconvertible parameter."""
+    unsupported, problems = [], []
+    for node in graph.nodes:
+        h = handler_for(node.type)
+        if h is None:
+            unsupported.append(_err(graph, node, "unsupported layer type" +
+                                    (" (Python layers are never imported or run)" if node.type == "Python" else "")))
+            continue
+        lo, hi = h.n_bottoms
+        if not lo <= len(node.bottoms) <= hi:
+            problems.append(_err(graph, node, f"takes {lo}{'' if lo == hi else '+' if hi > 99 else f'-{hi}'} "
+                                              f"bottom(s), got {len(node.bottoms)}"))
+        lo, hi = h.n_tops
+        if not lo <= len(node.tops) <= hi:
+            problems.append(_err(graph, node, f"produces {lo}{'' if lo == hi else '+'} top(s), got {len(node.tops)}"))
+        problems += [_err(graph, node, m) for m in h.check(node)]
+    if unsupported:
+        raise ModelErrors(f"{graph.file}: {len(unsupported)} unsupported layer(s):", unsupported + problems,
+                          footer="Supported layer types: " + ", ".join(supported_types()))
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise ModelErrors(f"{graph.file}: {len(problems)} layers cannot be converted:", problems)
+
+
+def infer_shapes(graph, input_shapes=None):
+    """blob id -> shape for every blob version, following the net in order."""
+    shapes = {k: tuple(v) for k, v in graph.inputs.items()}
+    if input_shapes:
+        shapes.update({k: tuple(v) for k, v in input_shapes.items()})
+    errors = []
+    for node in graph.nodes:
+        h = handler_for(node.type)
+        if any(b not in shapes for b in node.bottoms):
+            continue
+        ins = [shapes[b] for b in node.bottoms]
+        try:
+            outs = h.output_shapes(node, ins)
+        except ValueError as exc:
+            errors.append(_err(graph, node, f"{exc} (input shapes {', '.join(str(list(s)) for s in ins)})"))
+            continue
+        for t, s in zip(node.tops, outs):
+            shapes[t] = tuple(int(d) for d in s)
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise ModelErrors(f"{graph.file}: shape inference failed in {len(errors)} layers:", errors)
+    return shapes
