@@ -5,6 +5,7 @@ Structure from YimianDai/open-atac (docs/architectures.md section 6).
 from mxnet.gluon import nn
 
 from .blocks.atac import ChaATAC
+from .blocks.fusion import PreActBasicBlock
 from .blocks.heads import ClassifierHead
 from .registry import register_model
 
@@ -80,28 +81,6 @@ class ATACResNetV1b(nn.HybridBlock):
         return self.head(self.features(x))
 
 
-class BasicBlockV2ATAC(nn.HybridBlock):
-    """Pre-activation basic block BN-act1-3x3/s, BN-act2-3x3, + (1x1/s conv shortcut on the raw
-    input when channels change); act1 sees the input width, act2 the output width."""
-
-    def __init__(self, channels, in_channels, stride, act, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.bn1 = nn.BatchNorm(in_channels=in_channels)
-            self.act1 = act(in_channels)
-            self.conv1 = nn.Conv2D(channels, 3, stride, 1, use_bias=False, in_channels=in_channels)
-            self.bn2 = nn.BatchNorm(in_channels=channels)
-            self.act2 = act(channels)
-            self.conv2 = nn.Conv2D(channels, 3, 1, 1, use_bias=False, in_channels=channels)
-            self.down = (nn.Conv2D(channels, 1, stride, use_bias=False, in_channels=in_channels)
-                         if channels != in_channels else None)
-
-    def hybrid_forward(self, F, x):
-        y = self.conv1(self.act1(self.bn1(x)))
-        y = self.conv2(self.act2(self.bn2(y)))
-        return y + (x if self.down is None else self.down(x))
-
-
 class CIFARATACResNetV2(nn.HybridBlock):
     """open-atac's CIFAR ResNet-V2 (`ResNet20V2ATAC`): affine-free input BN, 3x3 16 stem, three
     stages of `(depth-2)/6` pre-activation basic blocks at 16/32/64 channels, final BN-ChaATAC,
@@ -122,8 +101,8 @@ class CIFARATACResNetV2(nn.HybridBlock):
                 stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
                 with stage.name_scope():
                     for j in range(n):
-                        stage.add(BasicBlockV2ATAC(channels, in_channels,
-                                                   2 if (j == 0 and i > 0) else 1, act,
+                        stage.add(PreActBasicBlock(channels, in_channels,
+                                                   2 if (j == 0 and i > 0) else 1, act=act,
                                                    prefix=f"unit{j + 1}_"))
                         in_channels = channels
                 self.features.add(stage)

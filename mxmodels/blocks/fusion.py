@@ -87,3 +87,38 @@ class Add(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, y):
         return x + y
+
+
+def _relu(_channels):
+    return nn.Activation("relu")
+
+
+class PreActBasicBlock(nn.HybridBlock):
+    """Pre-activation basic block with pluggable activation and fusion (CIFAR AFF and ATAC nets).
+
+    BN-act1-3x3/s, BN-act2-3x3, then ``fuse(branch, shortcut)`` (default: addition) with no
+    activation after it. The shortcut is the raw input, or a bias-free strided 1x1 conv without
+    BN when the width changes. ``act(channels)`` builds each activation: act1 sees the input
+    width, act2 the output width.
+    """
+
+    def __init__(self, channels, in_channels, stride=1, act=_relu, fuse=None, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.bn1 = nn.BatchNorm(in_channels=in_channels)
+            self.act1 = act(in_channels)
+            self.conv1 = nn.Conv2D(channels, 3, stride, 1, use_bias=False, in_channels=in_channels)
+            self.bn2 = nn.BatchNorm(in_channels=channels)
+            self.act2 = act(channels)
+            self.conv2 = nn.Conv2D(channels, 3, 1, 1, use_bias=False, in_channels=channels)
+            if stride != 1 or channels != in_channels:
+                self.down = nn.Conv2D(channels, 1, stride, use_bias=False, in_channels=in_channels)
+            else:
+                self.down = None
+            self.fuse = fuse
+
+    def hybrid_forward(self, F, x):
+        y = self.conv1(self.act1(self.bn1(x)))
+        y = self.conv2(self.act2(self.bn2(y)))
+        shortcut = x if self.down is None else self.down(x)
+        return y + shortcut if self.fuse is None else self.fuse(y, shortcut)
