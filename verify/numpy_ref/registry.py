@@ -1,0 +1,48 @@
+"""Caffe type string -> NumPy forward function.
+
+A second registration of a type is a bug (two oracles for one layer), so it raises.
+"""
+from caffe2mx.converter.errors import Caffe2MXError
+
+_HANDLERS = {}
+
+
+class UnsupportedLayerType(Caffe2MXError, KeyError):
+    """A layer type the NumPy reference cannot run; the message lists what it can."""
+
+    def __init__(self, layer_types, where=()):
+        self.layer_types = tuple(layer_types)
+        self.where = tuple(where)
+        super().__init__(str(self))
+
+    def __str__(self):
+        head = ", ".join(repr(t) for t in self.layer_types)
+        lines = [f"the NumPy reference has no implementation for layer type(s) {head}"]
+        lines += [f"  {w}" for w in self.where]
+        lines.append("supported types: " + ", ".join(supported_types()))
+        return "\n".join(lines)
+
+
+def register(*layer_types):
+    """Decorator: `@register("ReLU")` makes the function the forward of that Caffe type."""
+
+    def wrap(fn):
+        for t in layer_types:
+            if t in _HANDLERS:
+                raise ValueError(f"layer type {t!r} is already registered by "
+                                 f"{_HANDLERS[t].__module__}.{_HANDLERS[t].__name__}")
+            _HANDLERS[t] = fn
+        return fn
+
+    return wrap
+
+
+def handler(layer_type):
+    try:
+        return _HANDLERS[layer_type]
+    except KeyError:
+        raise UnsupportedLayerType([layer_type]) from None
+
+
+def supported_types():
+    return sorted(_HANDLERS)
