@@ -170,3 +170,22 @@ def test_misshapen_weights_name_the_layer():
         forward(graph, {"x": x})
     legacy = type("Legacy", (), {"blobs": (np.ones((1, 1, 3, 18)),), "legacy": (True,)})
     assert forward(graph, {"x": x + 1}, {"conv9": legacy}).blobs["y"].shape == (1, 3, 3, 3)
+
+
+def test_interp_positions_use_float32_ratio():
+    """2 -> 42: float32(1/41) * 41 = 0.99999994, so the last output still leans on index 0."""
+    from caffe2mx.verify.numpy_ref.interp import taps
+    lo, hi, w_lo, w_hi = taps(2, 42)
+    assert (lo[-1], hi[-1]) == (0, 1)
+    assert w_hi[-1] == np.float64(np.float32(1) / np.float32(41) * np.float32(41))
+
+
+def test_batchnorm_batch_statistics_when_not_global():
+    graph = _net('input: "x" input_shape { dim: 3 dim: 2 dim: 4 dim: 5 }\n'
+                 'layer { name: "bn" type: "BatchNorm" bottom: "x" top: "y"\n'
+                 '        batch_norm_param { use_global_stats: false eps: 0.001 } }')
+    x = np.random.default_rng(2).normal(1.0, 3.0, (3, 2, 4, 5))
+    blobs = [np.full(2, 7.0), np.full(2, 7.0), np.ones(1)]
+    y = forward(graph, {"x": x}, {"bn": blobs}).blobs["y"]
+    mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + np.float32(0.001)), rtol=1e-12)

@@ -31,8 +31,10 @@ def bn(call):
         inv_std = 1.0 / np.sqrt(b3 + call.dtype(call.param.bn_param.eps))
     else:
         raise call.error(f"bn_blob3 must be one of {BN_BLOB3}, got {mode!r}")
-    v = lambda a: _channel_view(x, a)
-    return [(x - v(mean)) * v(inv_std * scale) + v(shift)]
+    y = x - _channel_view(x, mean)
+    y *= _channel_view(x, inv_std * scale)
+    y += _channel_view(x, shift)
+    return [y]
 
 
 @register("BatchNorm")
