@@ -139,7 +139,7 @@ def test_bn_blob3_variance_option():
     want = (x - mean) / np.sqrt(var + eps) * scale + shift
     got = forward(graph, {"data": caffe["data"]}, weights, bn_blob3="variance").blobs["bn"]
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    with pytest.raises(ModelError, match="bn_blob3"):
+    with pytest.raises(ValueError, match="bn_blob3"):
         forward(graph, {"data": caffe["data"]}, weights, bn_blob3="var")
 
 

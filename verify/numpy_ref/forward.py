@@ -6,6 +6,7 @@ import numpy as np
 from caffe2mx.converter.errors import ModelError
 
 from .call import LayerCall
+from .norm import BN_BLOB3
 from .registry import UnsupportedLayerType, handler, supported_types
 from .splits import split_blobs
 
@@ -75,6 +76,8 @@ def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std"
     dtype = np.dtype(dtype).type
     if dtype not in (np.float64, np.float32):
         raise ValueError(f"dtype must be float64 or float32, got {np.dtype(dtype).name}")
+    if bn_blob3 not in BN_BLOB3:
+        raise ValueError(f"bn_blob3 must be one of {BN_BLOB3}, got {bn_blob3!r}")
     check_supported(graph)
     options = {"bn_blob3": bn_blob3}
     versions = _feeds(graph, inputs, dtype)
