@@ -1,0 +1,81 @@
+"""Compare every blob of a converted model with reference activations and name the first layer
+where they part.
+
+The reference is a Caffe dump (.npz from the script `caffe2mx dump-script` prints), the
+built-in NumPy reference of Caffe's semantics, or ONNX Runtime on the exported model.
+Exit code 0: every blob passes; 1: parity failed; 2: bad input.
+"""
+from caffe2mx.converter.errors import UsageError
+from caffe2mx.progress import Progress
+from caffe2mx.verify.metrics import CHAIN_RTOL
+
+NAME = "verify"
+HELP = "layer-by-layer parity of the converted model against Caffe activations or a reference"
+
+
+def add_arguments(p):
+    from caffe2mx.verify.inputs import PRESETS
+    p.add_argument("prototxt", help="the Caffe deploy net")
+    p.add_argument("caffemodel", nargs="?", help="its weights (default: seeded weights, as `convert` makes)")
+    p.add_argument("--reference", default="numpy", metavar="SRC",
+                   help="numpy (built-in NumPy Caffe, default), onnxruntime, or ACTS.npz dumped from Caffe")
+    p.add_argument("--model", metavar="PREFIX", help="a converted model (PREFIX-symbol.json, -0000.params, "
+                   "-namemap.json) instead of converting now")
+    p.add_argument("--onnx", metavar="FILE", help="with --reference onnxruntime: this .onnx instead of exporting now")
+    p.add_argument("--input", metavar="FILE", help="image, .npy or .npz (by input name); default: the input stored "
+                   "in the reference .npz, else seeded random U(-1,1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    p.add_argument("--weights-seed", type=int, default=None, help="seed of the seeded weights when there is no "
+                   "caffemodel (default: the model's, else 0)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="image preprocessing: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items())
+                   + " (default imagenet)")
+    p.add_argument("--mean", help="per-channel mean on the 0-255 scale, in the net's channel order, e.g. 104,117,123")
+    p.add_argument("--scale", type=float, help="multiplier applied after the mean")
+    p.add_argument("--channel-order", choices=["bgr", "rgb"])
+    p.add_argument("--rtol", type=float, default=None,
+                   help=f"pass threshold on the max relative error (default {CHAIN_RTOL:g} for float32; the "
+                   f"relative error of an element is |a-b| / max(|b|, rms(b)), the floor being the reference "
+                   f"blob's RMS)")
+    p.add_argument("--type-rtol", action="append", default=[], metavar="TYPE=RTOL",
+                   help="threshold for one Caffe layer type, e.g. Softmax=1e-3 (repeatable)")
+    p.add_argument("--bn-blob3", choices=["inv_std", "variance"], default="inv_std",
+                   help="meaning of the fork BN layer's 4th blob, for converting and for the NumPy reference")
+    p.add_argument("--all", action="store_true", help="list every blob, not only the failures")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report (and report.json) into DIR")
+
+
+def _type_rtol(items):
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--type-rtol takes TYPE=RTOL, not {item!r}") from None
+        if not sep or not key.strip():
+            raise UsageError(f"--type-rtol takes TYPE=RTOL, not {item!r}")
+    return out
+
+
+def run(args):
+    from caffe2mx.verify.inputs import preprocess
+    from caffe2mx.verify.session import verify
+    from caffe2mx.verify.table import render
+
+    prep = preprocess(args.preset, args.mean, args.scale, args.channel_order)
+    progress = Progress(args.quiet)
+    try:
+        result = verify(args.prototxt, args.caffemodel, model=args.model, reference=args.reference, onnx=args.onnx,
+                        input=args.input, seed=args.seed, weights_seed=args.weights_seed, prep=prep, rtol=args.rtol,
+                        type_rtol=_type_rtol(args.type_rtol), bn_blob3=args.bn_blob3, progress=progress)
+        if args.report:
+            from caffe2mx.verify.report import write_report
+            progress("writing the report")
+            paths = write_report(result, args.report)
+    finally:
+        progress.done()
+    print(render(result, show_all=args.all))
+    if args.report:
+        print(f"report: {paths['html']}")
+    return 0 if result.outcome.passed else 1

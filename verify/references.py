@@ -1,0 +1,106 @@
+"""Where reference activations come from: a Caffe dump (.npz), the NumPy reference, ONNX Runtime.
+
+Each source yields a Reference: `blobs` keyed by Caffe name (the value after the forward
+pass), and, where the source sees every in-place step, `versions` keyed by blob id
+(`x`, `x@1`, ...), which lets a comparison name one layer inside an in-place chain.
+"""
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from caffe2mx.converter.errors import UsageError
+
+META_KEY = "__caffe2mx_meta__"
+INPUT_PREFIX = "__input__/"
+
+
+@dataclass
+class Reference:
+    kind: str
+    blobs: dict
+    versions: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
+def read_activations(path):
+    """A Caffe dump: every blob by its exact name; the fed input and metadata when present."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: reference file not found")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{path}: cannot read as a .npz of activations ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        raise UsageError(f"{path}: a single array, not a .npz of blob name -> activation")
+    blobs, inputs, meta = {}, {}, {}
+    with loaded:
+        for key in loaded.files:
+            if key == META_KEY:
+                try:
+                    meta = json.loads(str(loaded[key]))
+                except ValueError:
+                    raise UsageError(f"{path}: {META_KEY} is not JSON") from None
+            elif key.startswith(INPUT_PREFIX):
+                inputs[key[len(INPUT_PREFIX):]] = np.asarray(loaded[key], np.float32)
+            else:
+                blobs[key] = loaded[key]
+    bad = [k for k, v in blobs.items() if not np.issubdtype(v.dtype, np.number)]
+    if bad:
+        raise UsageError(f"{path}: non-numeric array(s) for blob(s) {', '.join(map(repr, bad[:5]))}")
+    return Reference(kind="caffe", blobs=blobs, inputs=inputs, meta=meta)
+
+
+def inputs_from_dump(ref, input_shapes, in_place_inputs=()):
+    """The input a dump was made with: its stored input, else the input blob itself.
+
+    An input blob that some layer rewrites in place no longer holds the input after the
+    forward pass, so it is not usable then.
+    """
+    out = {}
+    for name in input_shapes:
+        if name in ref.inputs:
+            out[name] = ref.inputs[name]
+        elif name in ref.blobs and name not in in_place_inputs:
+            out[name] = np.asarray(ref.blobs[name], np.float32)
+        else:
+            return None
+    return out
+
+
+def numpy_reference(graph, inputs, *, bn_blob3="inv_std"):
+    """The built-in NumPy forward of Caffe semantics, in float64, every version kept."""
+    try:
+        from caffe2mx.verify import numpy_ref
+    except ImportError as exc:
+        raise UsageError(f"the NumPy reference is not available ({exc})") from None
+    result = numpy_ref.forward(graph, inputs, bn_blob3=bn_blob3)
+    return Reference(kind="numpy", blobs=result.blobs, versions=result.versions)
+
+
+def onnx_reference(conversion, inputs, onnx_path=None):
+    """ONNX Runtime on the exported model (exported now from `conversion` unless a file is given)."""
+    try:
+        from caffe2mx.converter import onnx_export
+    except ImportError:
+        raise UsageError("--reference onnxruntime is not available: this caffe2mx has no ONNX export "
+                         "(caffe2mx.converter.onnx_export)") from None
+    run = getattr(onnx_export, "run_onnx_blobs", None)
+    if run is None:
+        raise UsageError("--reference onnxruntime is not available: caffe2mx.converter.onnx_export "
+                         "has no run_onnx_blobs")
+    model = onnx_path
+    if model is None:
+        export = getattr(onnx_export, "export_onnx", None) or getattr(onnx_export, "export", None)
+        if export is None:
+            raise UsageError("--reference onnxruntime needs --onnx FILE: no exporter found")
+        model = export(conversion)
+    try:
+        blobs = run(model, inputs)
+    except ImportError as exc:
+        raise UsageError(f"--reference onnxruntime: {exc} (pip install 'caffe2mx[onnx]')") from None
+    return Reference(kind="onnxruntime", blobs=blobs)
