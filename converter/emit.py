@@ -72,10 +72,14 @@ class Emitter:
     def adjust(self, node, message):
         self.adjustments.append({"layer": node.name, "type": node.type, "message": message})
 
-    def run(self):
+    def run(self, teacher_forced=False):
+        """Emit the net. With teacher_forced, every layer reads fresh variables (named in
+        name_map["forced_inputs"]) instead of its producers' outputs, so one forward pass
+        measures each layer on given bottoms: per-layer parity without inherited error."""
         mx = self.mx
         inputs = {}
         sym_of = {}
+        forced = {}
         for blob_id in self.graph.inputs:
             var_name = self._names(blob_id)
             inputs[blob_id] = var_name
@@ -84,7 +88,14 @@ class Emitter:
         for node in self.graph.nodes:
             self._current = node
             h = handler_for(node.type)
-            outs = h.emit(node, [sym_of[b] for b in node.bottoms], self)
+            if teacher_forced:
+                for b in node.bottoms:
+                    if b not in forced and b not in inputs:
+                        forced[b] = self._names(f"forced__{b}")
+                ins = [sym_of[b] if b in inputs else mx.Variable(forced[b], shape=self.shapes[b]) for b in node.bottoms]
+            else:
+                ins = [sym_of[b] for b in node.bottoms]
+            outs = h.emit(node, ins, self)
             if len(outs) != len(node.tops):
                 raise AssertionError(f"handler {node.type} returned {len(outs)} outputs for {len(node.tops)} tops")
             for t, s in zip(node.tops, outs):
@@ -96,6 +107,10 @@ class Emitter:
                 if node.fused:
                     layers[m.name]["fused_with"] = [f.name for f in node.fused]
         outputs = self.graph.outputs()
+        if teacher_forced:
+            outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in
+                       {v for v in list(inputs.values()) + list(forced.values())}]
+            outputs = list(dict.fromkeys(outputs))
         symbol = mx.Group([sym_of[o] for o in outputs]) if len(outputs) > 1 else sym_of[outputs[0]]
         out_name = {b: s.list_outputs()[0] for b, s in sym_of.items()}
         name_map = {
@@ -112,4 +127,6 @@ class Emitter:
             "options": self.options,
             "adjustments": self.adjustments,
         }
+        if teacher_forced:
+            name_map["forced_inputs"] = forced
         return symbol, self.arg_params, self.aux_params, name_map

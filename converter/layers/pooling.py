@@ -27,10 +27,11 @@ def geometry(node, in_shape):
     return kernel, stride, pad
 
 
-def caffe_pooled(size, k, s, p, ceil=True):
+def caffe_pooled(size, k, s, p, ceil=True, any_pad=None):
+    """Caffe's pooled size; the last-window correction runs when *either* axis is padded."""
     rnd = math.ceil if ceil else math.floor
     out = int(rnd((size + 2 * p - k) / s)) + 1
-    if p > 0 and (out - 1) * s >= size + p:
+    if (p > 0 if any_pad is None else any_pad) and (out - 1) * s >= size + p:
         out -= 1
     return out
 
@@ -70,7 +71,8 @@ class Pooling(LayerHandler):
         if ph >= kh or pw >= kw:
             raise ValueError(f"pad ({ph}, {pw}) must be smaller than the kernel ({kh}, {kw})")
         ceil = node.param.pooling_param.round_mode == 0
-        return [(x[0], x[1], caffe_pooled(x[2], kh, sh, ph, ceil), caffe_pooled(x[3], kw, sw, pw, ceil))]
+        padded = bool(ph or pw)
+        return [(x[0], x[1], caffe_pooled(x[2], kh, sh, ph, ceil, padded), caffe_pooled(x[3], kw, sw, pw, ceil, padded))]
 
     def emit(self, node, inputs, em):
         p = node.param.pooling_param
