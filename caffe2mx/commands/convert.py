@@ -1,0 +1,62 @@
+"""Convert a Caffe deploy net (and its caffemodel) to MXNet: PREFIX-symbol.json,
+PREFIX-0000.params (arg:/aux: keys) and PREFIX-namemap.json (Caffe blob -> MXNet output)."""
+import sys
+from pathlib import Path
+
+from ..api import convert
+from ..converter.errors import UsageError
+from ..progress import Progress
+
+NAME = "convert"
+HELP = "convert a prototxt (+ caffemodel) to an MXNet symbol and params"
+
+
+def add_arguments(p):
+    p.add_argument("prototxt", help="deploy .prototxt (layer {} or legacy layers {})")
+    p.add_argument("caffemodel", nargs="?", help="trained .caffemodel; without one, seeded weights are used")
+    p.add_argument("--caffemodel", dest="caffemodel_opt", metavar="W", help="same as the positional caffemodel")
+    p.add_argument("-o", "--output", metavar="PREFIX",
+                   help="output prefix (default: out/<prototxt name>); writes PREFIX-symbol.json, "
+                        "PREFIX-0000.params, PREFIX-namemap.json")
+    p.add_argument("--bn-blob3", choices=["inv_std", "variance"], default="inv_std",
+                   help="meaning of the 4th blob of `BN` layers: the Residual Attention Network fork stores an "
+                        "inverse standard deviation (default); other forks store a variance")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights when no caffemodel is given (default 0)")
+    p.add_argument("--to-gluon", metavar="MODEL",
+                   help="also load the weights into this caffe2mx.mxmodels Gluon model and save "
+                        "PREFIX-gluon.params")
+
+
+def run(args):
+    caffemodel = args.caffemodel or args.caffemodel_opt
+    if args.caffemodel and args.caffemodel_opt:
+        raise UsageError("give the caffemodel once (positional or --caffemodel)")
+    prefix = Path(args.output) if args.output else Path("out") / Path(args.prototxt).stem
+    if not args.output:
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+    progress = Progress(quiet=args.quiet)
+    conv = convert(args.prototxt, caffemodel, output_prefix=None, bn_blob3=args.bn_blob3, seed=args.seed,
+                   progress=progress)
+    gluon_net = None
+    if args.to_gluon:
+        from ..mxmodels import get_model
+        from ..mxmodels.caffe_bridge import load_caffe
+        try:
+            gluon_net = get_model(args.to_gluon)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        load_caffe(gluon_net, args.prototxt, caffemodel)
+    from ..converter.pipeline import save
+    files = save(conv, prefix)
+    if gluon_net is not None:
+        gluon_net.save_parameters(f"{prefix}-gluon.params")
+        files["gluon"] = f"{prefix}-gluon.params"
+    progress.done()
+    if caffemodel is None and not args.quiet:
+        print(f"note: no caffemodel given: used seeded weights (seed {args.seed})", file=sys.stderr)
+    for adj in conv.name_map["adjustments"]:
+        print(f"adjusted: layer '{adj['layer']}' ({adj['type']}): {adj['message']}", file=sys.stderr)
+    if not args.quiet:
+        for f in files.values():
+            print(f)
+    return 0

@@ -1,0 +1,45 @@
+"""Per-layer type, output shape, parameter count and multiply-adds of a Caffe net or a
+caffe2mx.mxmodels Gluon model, with totals."""
+import json
+
+from ..converter.errors import UsageError
+from ..converter.inspect import format_table, inspect_net, totals
+
+NAME = "inspect"
+HELP = "per-layer shapes, parameter counts and multiply-adds"
+
+
+def add_arguments(p):
+    p.add_argument("prototxt", nargs="?")
+    p.add_argument("--caffemodel", metavar="W", help="also check the caffemodel's blobs against the net")
+    p.add_argument("--model", metavar="NAME", help="a registered Gluon model instead of a prototxt")
+    p.add_argument("--input-shape", metavar="N,C,H,W", help="input shape for --model (default: the model's)")
+    p.add_argument("--json", action="store_true", help="rows and totals as JSON")
+
+
+def _gluon_rows(name, input_shape):
+    from ..mxmodels import get_model
+    from ..mxmodels import summary
+    try:
+        model = get_model(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    shape = input_shape or getattr(model, "input_shape", None) or (1, 3, 224, 224)
+    return summary.summarize(model, tuple(shape))
+
+
+def run(args):
+    if bool(args.prototxt) == bool(args.model):
+        raise UsageError("give a prototxt or --model NAME (one of them)")
+    if args.model:
+        shape = tuple(int(d) for d in args.input_shape.split(",")) if args.input_shape else None
+        rows = _gluon_rows(args.model, shape)
+        title = f"Gluon model {args.model}"
+    else:
+        rows = inspect_net(args.prototxt, args.caffemodel)
+        title = args.prototxt
+    if args.json:
+        print(json.dumps({"rows": rows, "totals": totals(rows)}, indent=1))
+    else:
+        print(format_table(rows, title))
+    return 0
