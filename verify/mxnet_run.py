@@ -54,11 +54,12 @@ def run_blobs(symbol, arg_params, aux_params, name_map, inputs, blobs=None):
     auxs = {k: v for k, v in aux_params.items() if k in set(group.list_auxiliary_states())}
     ex = group.bind(mx.cpu(), args=args, aux_states=auxs, grad_req="null")
     values = dict(zip(mx_names, (o.asnumpy() for o in ex.forward(is_train=False))))
+    input_of_var = {v: k for k, v in input_vars.items()}
     out = {}
     for b in wanted:
         n = name_map["blobs"][b]
-        if b in input_vars:
-            out[b] = np.asarray(inputs[b], np.float32)
+        if n in input_of_var:
+            out[b] = np.asarray(inputs[input_of_var[n]], np.float32)
         elif n in values:
             out[b] = values[n]
     return out
