@@ -136,11 +136,29 @@ def build_pages(g, max_units=MAX_UNITS, link_prefix=""):
                 units = {}
                 for n in members:
                     units.setdefault(_unit_key(n.name, depth), []).append(n)
+        units = _expand_small(units, max_units)
         groups = {k: ns for k, ns in units.items() if len(ns) > 1}
         for k in groups:
             todo.append((k, depth + 1))
         pages[prefix] = _page_dot(g, prefix, units, groups, link_prefix if not prefix else "")
     return pages
+
+
+def _expand_small(units, max_units):
+    """Open the smallest groups in place while the page stays within max_units nodes."""
+    total = len(units)
+    opened = set()
+    for k, ns in sorted(units.items(), key=lambda kv: len(kv[1])):
+        if len(ns) > 1 and total + len(ns) - 1 <= max_units:
+            opened.add(k)
+            total += len(ns) - 1
+    out = {}
+    for k, ns in units.items():
+        if k in opened:
+            out.update({n.id: [n] for n in ns})
+        else:
+            out[k] = ns
+    return out
 
 
 def _page_dot(g, prefix, units, groups, link_prefix):

@@ -83,24 +83,20 @@ def numpy_reference(graph, inputs, *, bn_blob3="inv_std"):
 
 
 def onnx_reference(conversion, inputs, onnx_path=None):
-    """ONNX Runtime on the exported model (exported now from `conversion` unless a file is given)."""
+    """ONNX Runtime on the exported model: `onnx_path`, else exported now from `conversion`.
+
+    This checks the ONNX export against MXNet, not MXNet against Caffe.
+    """
     try:
         from caffe2mx.converter import onnx_export
     except ImportError:
         raise UsageError("--reference onnxruntime is not available: this caffe2mx has no ONNX export "
                          "(caffe2mx.converter.onnx_export)") from None
-    run = getattr(onnx_export, "run_onnx_blobs", None)
-    if run is None:
-        raise UsageError("--reference onnxruntime is not available: caffe2mx.converter.onnx_export "
-                         "has no run_onnx_blobs")
-    model = onnx_path
-    if model is None:
-        export = getattr(onnx_export, "export_onnx", None) or getattr(onnx_export, "export", None)
-        if export is None:
-            raise UsageError("--reference onnxruntime needs --onnx FILE: no exporter found")
-        model = export(conversion)
+    if onnx_path is not None and not Path(onnx_path).is_file():
+        raise UsageError(f"--onnx {onnx_path}: file not found")
+    model = onnx_path if onnx_path is not None else onnx_export.export_onnx(conversion)
     try:
-        blobs = run(model, inputs)
+        blobs = onnx_export.run_onnx_blobs(str(model) if onnx_path is not None else model, inputs)
     except ImportError as exc:
-        raise UsageError(f"--reference onnxruntime: {exc} (pip install 'caffe2mx[onnx]')") from None
-    return Reference(kind="onnxruntime", blobs=blobs)
+        raise UsageError(f"--reference onnxruntime needs onnxruntime ({exc}): pip install 'caffe2mx[onnx]'") from None
+    return Reference(kind="onnxruntime", blobs=blobs, meta={"onnx": str(onnx_path) if onnx_path else "exported now"})

@@ -84,6 +84,10 @@ def _fmt(x):
     return "nan" if x != x else f"{x:.3g}"
 
 
+def _fmt_cos(x):
+    return "nan" if x is None or x != x else f"{x:.6f}"
+
+
 def _summary_html(data, run):
     c = data["counts"]
     items = [("net", data["net"]), ("prototxt", data["prototxt"]), ("weights", data["caffemodel"] or
@@ -110,7 +114,7 @@ def _first_html(data):
                'is within tolerance.</p>'
     lines = [f"<b>First divergence:</b> layer <code>{escape(f['layer'] or '')}</code> ({escape(f['type'])}, "
              f"line {f['line']}), output <code>{escape(f['version'])}</code>: max rel {_fmt(f['max_rel'])}, "
-             f"cosine {_fmt(f['cosine'])}"
+             f"cosine {_fmt_cos(f['cosine']) if not isinstance(f['cosine'], str) else f['cosine']}"
              + ("" if f["shape_ok"] else f", shape {f['shape']} vs reference {f['reference_shape']}")]
     if len(f["suspects"]) > 1:
         lines.append("The reference only shows this blob after layers " +
@@ -130,9 +134,10 @@ def _rows_html(data, array_files):
         arrays = f'<a href="{escape(link)}">npz</a>' if link else ""
         cells = [str(r["index"]), escape(r["layer"] or "(input)"), escape(r["type"]), str(r["line"] or ""),
                  escape(r["version"]), shape]
-        nums = [r["max_abs"], r["max_rel"], r["cosine"]]
+        nums = [_fmt(r["max_abs"]), _fmt(r["max_rel"]),
+                r["cosine"] if isinstance(r["cosine"], str) else _fmt_cos(r["cosine"])]
         out.append(f'<tr class="{r["status"]}">' + "".join(f"<td>{c}</td>" for c in cells)
-                   + "".join(f'<td class="num">{escape(_fmt(n))}</td>' for n in nums)
+                   + "".join(f'<td class="num">{escape(n)}</td>' for n in nums)
                    + f'<td class="num">{r["rtol"]:g}</td><td>{r["status"]}</td><td>{arrays}</td></tr>')
     return "\n".join(out)
 

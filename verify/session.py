@@ -9,6 +9,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -155,10 +156,8 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
         if source == "dump":
             ref = dump
         else:
-            if conversion is None:
-                from caffe2mx.api import convert
-                conversion = convert(prototxt, caffemodel, bn_blob3=bn_blob3, seed=weights_seed)
-            ref = references.onnx_reference(conversion, inputs, onnx)
+            converted = SimpleNamespace(symbol=symbol, arg_params=args, aux_params=auxs, name_map=name_map)
+            ref = references.onnx_reference(converted, inputs, onnx)
         clock.stage("mxnet", "running MXNet")
         versions = versions_to_run(graph, name_map, ref)
         if not versions:
