@@ -382,3 +382,11 @@ def test_v1_net(tmp_path, legacy_model):
     else:
         # the same weights written as new-style layers: names and types must match the upgraded net
         check_net(tmp_path, "v1-v2model", V1_NET, v2_types={"conv": "Convolution", "fc": "InnerProduct"})
+
+
+def test_bn_large_inv_std_is_folded_exactly_and_reported(tmp_path):
+    """Inverse stds above 1/sqrt(eps) ~ 316 have no MXNet variance: the converter folds them
+    into gamma (still exact) and says so in the name map's adjustments."""
+    text = make_net(layer("bn", "BN", tops=("data",), param="bn_param { frozen: true }"), (("data", (2, 16, 3, 3)),))
+    conv = check_net(tmp_path, "BN-fold-report", text, opts={"inv_std": (400.0, 1000.0), "in_scale": 1e-3})
+    assert any(a["layer"] == "bn" and "16 channel" in a["message"] for a in conv.name_map["adjustments"])
