@@ -65,16 +65,29 @@ def convert_net(net, *, bn_blob3="inv_std", progress=None):
                       name_map=name_map, net=net)
 
 
-def save(conv, prefix):
-    """Write PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json, all or nothing."""
+def check_output_prefix(prefix, create_parent=False):
+    """Fail before any work if PREFIX-* cannot be written; returns the output directory."""
     prefix = Path(prefix)
     out_dir = prefix.parent if str(prefix.parent) else Path(".")
+    if create_parent and not out_dir.exists():
+        return out_dir
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir}: output directory does not exist")
     if not os.access(out_dir, os.W_OK):
         raise UsageError(f"{out_dir}: output directory is not writable")
+    return out_dir
+
+
+def save(conv, prefix, create_parent=False):
+    """Write PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json, all or nothing."""
+    prefix = Path(prefix)
+    out_dir = check_output_prefix(prefix, create_parent)
     base = prefix.name
-    staging = Path(tempfile.mkdtemp(prefix=f".{base}.", dir=str(out_dir)))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{base}.", dir=str(out_dir)))
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot write output there ({exc.strerror})") from None
     files = {f"{base}-symbol.json": None, f"{base}-0000.params": None, f"{base}-namemap.json": None}
     try:
         conv.symbol.save(str(staging / f"{base}-symbol.json"))
@@ -84,6 +97,10 @@ def save(conv, prefix):
         (staging / f"{base}-namemap.json").write_text(json.dumps(conv.name_map, indent=1))
         for name in files:
             os.replace(staging / name, out_dir / name)
+    except OSError as exc:
+        for name in files:
+            (out_dir / name).unlink(missing_ok=True)
+        raise UsageError(f"{out_dir}: cannot write output there ({exc.strerror})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {name: str(out_dir / name) for name in files}

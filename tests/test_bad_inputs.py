@@ -180,13 +180,8 @@ def test_missing_path(tmp_path, runner, which):
                   [str(p if which == "prototxt" else m), "no such file"])
 
 
-PROC_BUG = ("converter bug (pipeline.save): os.access(W_OK) is true for root on /proc, then "
-            "tempfile.mkdtemp raises FileNotFoundError, which escapes as a traceback with exit 1")
-
-
 @runners
-@pytest.mark.parametrize("where", ["under-a-file",
-                                   pytest.param("proc", marks=pytest.mark.xfail(reason=PROC_BUG, strict=True))])
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
 def test_unwritable_output_directory(tmp_path, runner, where):
     """Tests run as root, so a chmod'ed directory would still be writable: the output
     "directory" is instead a path under a regular file (ENOTDIR), or under /proc, where no
@@ -212,8 +207,6 @@ def test_directory_given_as_file(tmp_path, runner, which):
 
 
 @runners
-@pytest.mark.xfail(strict=True, reason="converter bug (commands/convert.py): the default out/ directory is "
-                                       "created before the conversion runs and stays behind when it fails")
 def test_default_output_prefix_leaves_nothing(tmp_path, runner):
     """Without -o the default out/<name> is used: a failing conversion must not leave an out/ behind."""
     p = net_file(tmp_path, GOOD_NET.replace('bottom: "conv1" top: "fc"', 'bottom: "nowhere" top: "fc"'))

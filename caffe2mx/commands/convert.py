@@ -32,8 +32,8 @@ def run(args):
     if args.caffemodel and args.caffemodel_opt:
         raise UsageError("give the caffemodel once (positional or --caffemodel)")
     prefix = Path(args.output) if args.output else Path("out") / Path(args.prototxt).stem
-    if not args.output:
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+    from ..converter.pipeline import check_output_prefix, save
+    check_output_prefix(prefix, create_parent=not args.output)
     progress = Progress(quiet=args.quiet)
     conv = convert(args.prototxt, caffemodel, output_prefix=None, bn_blob3=args.bn_blob3, seed=args.seed,
                    progress=progress)
@@ -46,8 +46,7 @@ def run(args):
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         load_caffe(gluon_net, args.prototxt, caffemodel)
-    from ..converter.pipeline import save
-    files = save(conv, prefix)
+    files = save(conv, prefix, create_parent=not args.output)
     if gluon_net is not None:
         gluon_net.save_parameters(f"{prefix}-gluon.params")
         files["gluon"] = f"{prefix}-gluon.params"
