@@ -6,7 +6,8 @@ MXNet 1.9.1's `mx.onnx.export_model`. The symbol is the one thing both entry poi
 (a prototxt conversion and a saved PREFIX-symbol.json), and translating it makes ONNX
 compute exactly what the verified MXNet model computes. The emitter uses a small, closed
 set of MXNet ops, and the name map ties every MXNet node to its Caffe layer, so ONNX
-node names are Caffe layer names (`layer` or `layer/helper`).
+node names are Caffe layer names (`layer`, or `layer:helper` for a layer's extra nodes;
+the exact layer -> nodes map is in the metadata as `caffe2mx.layers`).
 
 mx2onnx was tried on all 103 Caffe golden nets first. Conv, Deconvolution, BatchNorm
 (fix_gamma=False), BilinearResize2D(align_corners), MAX pooling with the `full`
@@ -140,8 +141,13 @@ def load_symbol(prefix):
     missing = [f for f in files.values() if not os.path.isfile(f)]
     if missing:
         raise UsageError("missing " + ", ".join(missing) + " (write them with `caffe2mx convert ... -o PREFIX`)")
-    from ...verify.mxnet_run import load_converted
-    symbol, args, auxs = load_converted(prefix)
+    from ..emit import _mx
+    mx = _mx()
+    symbol = mx.sym.load(files["symbol.json"])
+    saved = mx.nd.load(files["0000.params"])
+    saved = saved if isinstance(saved, dict) else {}  # a net without parameters saves an empty list
+    args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
+    auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
     try:
         name_map = json.loads(Path(files["namemap.json"]).read_text())
     except ValueError as exc:

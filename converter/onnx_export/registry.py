@@ -74,7 +74,7 @@ class MxNode:
 
 
 class Builder:
-    """Collects ONNX nodes and initializers; names every node after the Caffe layer being translated."""
+    """Collects ONNX nodes and initializers; names nodes `layer` or `layer:helper` after the Caffe layer."""
 
     def __init__(self, opset, params):
         from onnx import helper, numpy_helper
@@ -101,11 +101,11 @@ class Builder:
     def _node_name(self, suffix):
         node = self.current
         base = node.layer or node.name
-        name = base if suffix is None else f"{base}/{suffix}"
+        name = base if suffix is None else f"{base}:{suffix}"
         k = 1
         while name in self._node_names:
             k += 1
-            name = f"{base}/{suffix or node.op}_{k}"
+            name = f"{base}:{suffix or node.op}_{k}"
         self._node_names.add(name)
         return name
 

@@ -1,0 +1,254 @@
+"""ONNX export: checker (full_check), ONNX Runtime against MXNet and against real Caffe.
+
+Zoo nets: seeded weights, batch 1 and a larger batch through one dynamic-batch model.
+Golden nets: every case of /work/shared/fixtures/caffe-golden, blob by blob.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MXNET_SUBGRAPH_BACKEND", "NONE")
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from caffe2mx import api  # noqa: E402
+from caffe2mx.cli import main as cli_main  # noqa: E402
+from caffe2mx.converter.errors import ModelError, ModelErrors, UsageError  # noqa: E402
+from caffe2mx.converter.onnx_export import (OnnxRunner, conversion_to_onnx, export_onnx,  # noqa: E402
+                                             run_onnx_blobs, supported_ops)
+from caffe2mx.converter.onnx_export.registry import translates  # noqa: E402
+from caffe2mx.converter.pipeline import convert_net, load_net  # noqa: E402
+from caffe2mx.verify.metrics import compare  # noqa: E402
+from caffe2mx.verify.mxnet_run import run_blobs  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "fixtures"
+GOLDEN = SHARED / "caffe-golden"
+UPSTREAM = SHARED / "upstream"
+
+#: comparison thresholds, all through metrics.compare (max_rel) except softmax outputs (max_abs)
+TOL = {"rel": 1e-5, "softmax_abs": 1e-4}
+#: nets whose size makes batch 4 slow on 2 cores: their second batch size is 2
+DEEP = {"attention236", "attention452"}
+ZOO = sorted(p.stem for p in (REPO / "prototxts").glob("*.prototxt"))
+
+
+def _assert_close(actual, reference, blob, softmax=False):
+    d = compare(actual, reference)
+    assert d.shape_ok, f"{blob}: shape {np.shape(actual)} vs {np.shape(reference)}"
+    assert d.nonfinite_ok, f"{blob}: non-finite values differ"
+    if softmax:
+        assert d.max_abs <= TOL["softmax_abs"], f"{blob}: max_abs {d.max_abs:.3g}"
+    else:
+        assert d.max_rel <= TOL["rel"], f"{blob}: max_rel {d.max_rel:.3g}"
+    return d
+
+
+def _softmax_blobs(conv):
+    return {b for layer in conv.name_map["layers"].values() if layer["type"] == "Softmax" for b in layer["tops"]}
+
+
+def _zoo_parity(prototxt, batches, tmp_path):
+    conv = api.convert(prototxt)
+    path = tmp_path / "net.onnx"
+    model = export_onnx(conv, output=path)  # checked with full_check before it is written
+    assert path.stat().st_size == model.ByteSize()
+    assert [i.name for i in model.graph.input] == list(conv.name_map["inputs"].values())
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    runner = OnnxRunner(model, blobs=[])
+    del model
+    softmax = _softmax_blobs(conv)
+    shapes = conv.name_map["input_shapes"]
+    for n in batches:
+        rng = np.random.default_rng(n)
+        x = {k: rng.uniform(-1, 1, (n,) + tuple(s[1:])).astype(np.float32) for k, s in shapes.items()}
+        got = runner.run(x)
+        ref = run_blobs(conv.symbol, conv.arg_params, conv.aux_params, conv.name_map, x,
+                        blobs=list(conv.name_map["outputs"]))
+        for blob in conv.name_map["outputs"]:
+            assert got[blob].shape[0] == n
+            _assert_close(got[blob], ref[blob], f"{blob} (batch {n})", softmax=blob in softmax)
+
+
+@pytest.mark.parametrize("net", ZOO)
+def test_zoo_net_exports_and_matches_mxnet(net, tmp_path):
+    _zoo_parity(REPO / "prototxts" / f"{net}.prototxt", (1, 2) if net in DEEP else (1, 4), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["Attention-56-deploy.prototxt", "AttentionNeXt-56-deploy.prototxt"])
+def test_upstream_net_exports_and_matches_mxnet(name, tmp_path):
+    if not (UPSTREAM / name).is_file():
+        pytest.skip(f"{UPSTREAM} is absent (the shared fixtures live beside the repository)")
+    _zoo_parity(UPSTREAM / name, (1, 4), tmp_path)
+
+
+def _golden_cases():
+    if not (GOLDEN / "index.json").is_file():
+        return []
+    return json.loads((GOLDEN / "index.json").read_text())["cases"]
+
+
+def _golden_conversion(case):
+    folder = GOLDEN / case["folder"]
+    weights = folder / "weights.caffemodel"
+    return convert_net(load_net(folder / "net.prototxt", weights if weights.is_file() else None))
+
+
+@pytest.mark.skipif(not _golden_cases(), reason=f"{GOLDEN} is absent")
+@pytest.mark.parametrize("case", _golden_cases(), ids=lambda c: c["folder"])
+def test_golden_net_matches_caffe_in_onnxruntime(case):
+    """Every blob ONNX Runtime gives equals the real-Caffe blob (and MXNet's) within 1e-5.
+
+    No golden case hits a Caffe behaviour ONNX cannot express: the degenerate pooling
+    windows (-FLT_MAX / NaN) come out the same because the exporter pads explicitly.
+    """
+    conv = _golden_conversion(case)
+    model = conversion_to_onnx(conv)
+    ref = dict(np.load(GOLDEN / case["folder"] / "blobs.npz"))
+    inputs = {k: ref[k] for k in conv.name_map["inputs"]}
+    got = run_onnx_blobs(model, inputs)
+    mx_blobs = run_blobs(conv.symbol, conv.arg_params, conv.aux_params, conv.name_map, inputs)
+    compared = 0
+    for blob, value in got.items():
+        if blob in ref:
+            _assert_close(value, ref[blob], blob)
+            _assert_close(value, mx_blobs[blob], f"{blob} vs MXNet")
+            compared += 1
+    assert set(conv.name_map["outputs"]) <= set(got)
+    assert compared >= len(conv.name_map["outputs"])
+
+
+INTERP_AND_POOLING = [c for c in _golden_cases() if c["folder"].startswith(("interp_", "pooling_"))]
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+@pytest.mark.parametrize("case", INTERP_AND_POOLING, ids=lambda c: c["folder"])
+def test_interp_and_pooling_across_opsets(case, opset):
+    """Resize is written two ways (sizes from Shape below opset 18, `axes` from 18 on)."""
+    conv = _golden_conversion(case)
+    model = conversion_to_onnx(conv, opset=opset)
+    assert model.opset_import[0].version == opset
+    ref = dict(np.load(GOLDEN / case["folder"] / "blobs.npz"))
+    got = run_onnx_blobs(model, {k: ref[k] for k in conv.name_map["inputs"]}, blobs=[])
+    for blob in conv.name_map["outputs"]:
+        _assert_close(got[blob], ref[blob], blob)
+    if case["folder"].startswith("interp_") and "Resize" in {n.op_type for n in model.graph.node}:
+        resize = next(n for n in model.graph.node if n.op_type == "Resize")
+        attrs = {a.name: a for a in resize.attribute}
+        assert attrs["coordinate_transformation_mode"].s == b"align_corners"
+
+
+@pytest.fixture(scope="module")
+def attention_block():
+    if not _golden_cases():
+        pytest.skip(f"{GOLDEN} is absent")
+    return next(c for c in _golden_cases() if c["folder"] == "net_attention_block")
+
+
+def test_model_layout_weights_names_and_metadata(attention_block, tmp_path):
+    conv = _golden_conversion(attention_block)
+    path = tmp_path / "block.onnx"
+    export_onnx(conv, output=path, opset=15)
+    model = onnx.load(str(path))
+    assert model.opset_import[0].version == 15
+    init = {t.name for t in model.graph.initializer}
+    assert {i.name for i in model.graph.input} == {"data"} and not init & {"data"}
+    assert set(conv.arg_params) <= init | {f"{k}_transposed" for k in conv.arg_params}
+    layers = set(conv.name_map["layers"])
+    meta = {p.key: p.value for p in model.metadata_props}
+    layer_nodes = json.loads(meta["caffe2mx.layers"])
+    owner_of = {n: layer for layer, nodes in layer_nodes.items() for n in nodes}
+    for node in model.graph.node:
+        owner = owner_of[node.name]
+        assert owner in layers and node.name.split(":")[0].split("+")[0] in layers, node.name
+    blobs = json.loads(meta["caffe2mx.blobs"])
+    assert set(blobs) == set(conv.name_map["blobs"])
+    ref = dict(np.load(GOLDEN / attention_block["folder"] / "blobs.npz"))
+    got = run_onnx_blobs(str(path), {"data": ref["data"]})
+    assert set(got) == set(blobs)
+    for blob in blobs:
+        _assert_close(got[blob], ref[blob], blob)
+
+
+def test_static_batch_and_bad_opset(attention_block):
+    conv = _golden_conversion(attention_block)
+    model = conversion_to_onnx(conv, dynamic_batch=False)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
+    with pytest.raises(UsageError, match="opset 11"):
+        conversion_to_onnx(conv, opset=11)
+
+
+def test_cli_from_prototxt_and_from_symbol_prefix(attention_block, tmp_path, capsys):
+    folder = GOLDEN / attention_block["folder"]
+    out1 = tmp_path / "a.onnx"
+    assert cli_main(["export-onnx", str(folder / "net.prototxt"), "--caffemodel", str(folder / "weights.caffemodel"),
+                     "-o", str(out1), "-q"]) == 0
+    api.convert(folder / "net.prototxt", folder / "weights.caffemodel", output_prefix=tmp_path / "conv")
+    out2 = tmp_path / "b.onnx"
+    assert cli_main(["export-onnx", "--symbol", str(tmp_path / "conv"), "-o", str(out2), "--opset", "18", "-q"]) == 0
+    ref = dict(np.load(folder / "blobs.npz"))
+    for path in (out1, out2):
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+        got = run_onnx_blobs(path, {"data": ref["data"]})
+        for blob in json.loads(json.dumps(list(got))):
+            _assert_close(got[blob], ref[blob], blob)
+    assert cli_main(["export-onnx", "--symbol", str(tmp_path / "missing"), "-o", str(tmp_path / "c.onnx")]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def _interp_case():
+    return next(c for c in _golden_cases() if c["folder"] == "interp_zoom2")
+
+
+@pytest.mark.skipif(not _golden_cases(), reason=f"{GOLDEN} is absent")
+def test_unexportable_layer_is_named_and_nothing_is_written(tmp_path, capsys):
+    """A converted model whose Interp uses MXNet's non-align-corners sampling has no exact ONNX form."""
+    case = _interp_case()
+    conv = _golden_conversion(case)
+    prefix = tmp_path / "net"
+    api.convert(GOLDEN / case["folder"] / "net.prototxt", GOLDEN / case["folder"] / "weights.caffemodel"
+                if (GOLDEN / case["folder"] / "weights.caffemodel").is_file() else None, output_prefix=prefix)
+    sym_file = Path(f"{prefix}-symbol.json")
+    sym_file.write_text(sym_file.read_text().replace('"align_corners": "True"', '"align_corners": "False"'))
+    out = tmp_path / "net.onnx"
+    assert cli_main(["export-onnx", "--symbol", str(prefix), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'interp' (Interp)" in err and "align_corners=False" in err and "Traceback" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".net.onnx")]
+
+    import mxnet as mx
+    bad = mx.sym.sort(conv.symbol, name=conv.name_map["layers"]["interp"]["mxnet_op"] + "_x")
+    conv.symbol = bad
+    with pytest.raises((ModelError, ModelErrors), match="interp.*sort"):
+        export_onnx(conv, output=tmp_path / "other.onnx")
+    assert not (tmp_path / "other.onnx").exists()
+
+
+def test_registry_rejects_a_second_translator():
+    assert "Convolution" in supported_ops()
+    with pytest.raises(ValueError, match="registered twice"):
+        translates("Convolution")(lambda b, node: None)
+
+
+@pytest.mark.skipif(not _golden_cases(), reason=f"{GOLDEN} is absent")
+def test_simplify_is_optional_and_exact(attention_block, monkeypatch):
+    conv = _golden_conversion(attention_block)
+    try:
+        model = conversion_to_onnx(conv, do_simplify=True)
+    except UsageError as exc:
+        assert "pip install" in str(exc)
+        return
+    ref = dict(np.load(GOLDEN / attention_block["folder"] / "blobs.npz"))
+    got = run_onnx_blobs(model, {"data": ref["data"]}, blobs=[])
+    for blob in conv.name_map["outputs"]:
+        _assert_close(got[blob], ref[blob], blob)
+    for mod in ("onnxsim", "onnxoptimizer"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    with pytest.raises(UsageError, match="onnxsim or onnxoptimizer"):
+        conversion_to_onnx(conv, do_simplify=True)
