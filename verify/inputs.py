@@ -28,7 +28,7 @@ PRESETS = {
     "rgb-0-1": Preprocess("rgb", (0.0, 0.0, 0.0), 1.0 / 255, "RGB, 0-1"),
 }
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".webp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
 
 
 def random_inputs(input_shapes, seed=0):
@@ -69,8 +69,35 @@ def array_inputs(path, input_shapes):
         return {n: _fit_array(n, loaded[n], input_shapes[n], path) for n in names}
 
 
+def _read_netpbm(path):
+    """Binary PPM (P6) / PGM (P5), 8-bit: read here, since MXNet's decoder skips them."""
+    data = Path(path).read_bytes()
+    tokens, pos = [], 0
+    while len(tokens) < 4:
+        while pos < len(data) and data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        start = pos
+        while pos < len(data) and not data[pos:pos + 1].isspace():
+            pos += 1
+        tokens.append(data[start:pos])
+    magic, w, h, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
+    if magic not in (b"P5", b"P6") or maxval != 255:
+        raise ValueError("only 8-bit binary P5/P6 netpbm files are read")
+    c = 3 if magic == b"P6" else 1
+    pixels = np.frombuffer(data, np.uint8, count=w * h * c, offset=pos + 1).reshape(h, w, c)
+    return np.repeat(pixels, 3, axis=2) if c == 1 else pixels
+
+
 def _read_image(path):
     """HxWx3 uint8 RGB, through Pillow if present, else MXNet's OpenCV-backed decoder."""
+    if Path(path).suffix.lower() in (".ppm", ".pgm"):
+        try:
+            return _read_netpbm(path)
+        except (ValueError, IndexError) as exc:
+            raise UsageError(f"{path}: cannot read image ({exc})") from None
     try:
         from PIL import Image
     except ImportError:
@@ -85,7 +112,8 @@ def _read_image(path):
     try:
         return mx.image.imread(str(path), flag=1, to_rgb=True).asnumpy()
     except Exception as exc:  # mxnet raises MXNetError for undecodable files
-        raise UsageError(f"{path}: cannot read image ({str(exc).splitlines()[0]})") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise UsageError(f"{path}: cannot read image ({lines[-1] if lines else type(exc).__name__})") from None
 
 
 def _resize(rgb, height, width):

@@ -6,6 +6,8 @@ may be several layers (conv -> BN -> ReLU in place): those are the suspects name
 that point is where the outputs part. A failing point whose measured inputs all pass
 is where the conversion diverges; a failing point downstream of one only inherits it.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,9 +80,20 @@ def _producers(graph):
     return {t: n for n in graph.nodes for t in n.tops}
 
 
+def _diffs(versions, actual, points, workers=None):
+    """compare() of every point; NumPy frees the GIL on big arrays, so threads use every core."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers < 2 or len(versions) < 8:
+        return {v: compare(actual[v], points[v]) for v in versions}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(versions, pool.map(lambda v: compare(actual[v], points[v]), versions)))
+
+
 def compare_points(graph, actual, points, *, rtol=None, type_rtol=None):
     """Rows in net order for the points in both `actual` and `points` (both keyed by version)."""
-    measured = {v for v in points if v in actual}
+    measured = [v for v in points if v in actual]
+    diffs = _diffs(measured, actual, points)
+    measured = set(measured)
     producer = _producers(graph)
     order = list(graph.inputs) + [t for n in graph.nodes for t in n.tops]
     anc, sus, taint = {}, {}, {}
@@ -105,7 +118,7 @@ def compare_points(graph, actual, points, *, rtol=None, type_rtol=None):
         layer_type = node.type if node else "Input"
         tol = rtol_for(layer_type, type_rtol, CHAIN_RTOL if rtol is None else rtol)
         out, ref = actual[vid], points[vid]
-        diff = compare(out, ref)
+        diff = diffs[vid]
         ok = diff.passed(tol)
         status = PASS if ok else (INHERITED if taint_in else DIVERGES)
         rows.append(Row(index=len(rows), version=vid, blob=graph.caffe_blob(vid),
