@@ -118,12 +118,16 @@ def page_name(prefix):
     return "index.svg" if not prefix else f"group-{safe_stem(prefix)}.svg"
 
 
-def build_pages(g, max_units=MAX_UNITS, link_prefix=""):
-    """{prefix: DOT text} for the overview ('') and every collapsed group, each page at most ~max_units nodes."""
+def build_pages(g, max_units=MAX_UNITS, link_prefix="", root_link=None):
+    """{prefix: DOT text} for the overview ('') and every collapsed group, each page at most ~max_units nodes.
+
+    Group pages link back to their parent page; `root_link` is the overview seen from a group page.
+    """
+    root_link = root_link or "../index.svg"
     pages = {}
-    todo = [("", 0)]
+    todo = [("", 0, None)]
     while todo:
-        prefix, depth = todo.pop()
+        prefix, depth, parent = todo.pop()
         members = _members(g, prefix)
         units = {}
         if len(members) <= max_units:
@@ -139,8 +143,9 @@ def build_pages(g, max_units=MAX_UNITS, link_prefix=""):
         units = _expand_small(units, max_units)
         groups = {k: ns for k, ns in units.items() if len(ns) > 1}
         for k in groups:
-            todo.append((k, depth + 1))
-        pages[prefix] = _page_dot(g, prefix, units, groups, link_prefix if not prefix else "")
+            todo.append((k, depth + 1, prefix))
+        back = None if parent is None else (parent, root_link if parent == "" else page_name(parent))
+        pages[prefix] = _page_dot(g, prefix, units, groups, link_prefix if not prefix else "", back)
     return pages
 
 
@@ -161,7 +166,7 @@ def _expand_small(units, max_units):
     return out
 
 
-def _page_dot(g, prefix, units, groups, link_prefix):
+def _page_dot(g, prefix, units, groups, link_prefix, back=None):
     unit_of, uid = {}, {}
     for j, (k, ns) in enumerate(units.items()):
         uid[k] = f"u{j}"
@@ -171,6 +176,10 @@ def _page_dot(g, prefix, units, groups, link_prefix):
     title = g.title if not prefix else f"{g.title}: {prefix}"
     out = ["digraph G {", f'  graph [rankdir=TB, fontname="Helvetica", fontsize=12, label="{_esc(title)}", labelloc=t];',
            '  node [fontname="Helvetica", fontsize=10, style=filled];', '  edge [color="#607d8b", arrowsize=0.6];']
+    if back is not None:
+        label = "back to " + (back[0] or "the overview")
+        out.append(f'  back [shape=note, label="{_esc(label)}", URL="{_esc(back[1])}", target="_top", '
+                   f'fillcolor="#e3f2fd", class="back"];')
     for k, ns in units.items():
         if k in groups:
             worst = max((n.status for n in ns), key=lambda s: STATUS_RANK[s])
@@ -249,7 +258,7 @@ def render_to(g, directory, stem, max_units=MAX_UNITS):
     """DIR/STEM.svg (overview), DIR/STEM/*.svg (groups) and DIR/STEM.dot; returns the overview SVG text."""
     from pathlib import Path
     directory = Path(directory)
-    pages = build_pages(g, max_units=max_units, link_prefix=f"{stem}/")
+    pages = build_pages(g, max_units=max_units, link_prefix=f"{stem}/", root_link=f"../{stem}.svg")
     (directory / f"{stem}.dot").write_text(pages[""], encoding="utf-8")
     written = write_pages(pages, directory / f"{stem}.svg", directory / stem)
     return written[""].read_text(encoding="utf-8"), len(pages) - 1
