@@ -102,3 +102,17 @@ def test_planted_fault_in_report_json(tmp_path, capsys):
     assert paths["arrays"], "failing blobs' arrays are written"
     with np.load(tmp_path / "report" / paths["arrays"][0]) as z:
         assert set(z.files) >= {"actual", "reference", "abs_diff"}
+
+
+def test_tolerance_options(tmp_path, capsys):
+    net = write_net(tmp_path, MINI_ATTENTION)
+    conv, layer = plant_conv_transposed(tmp_path, net)
+    save(conv, tmp_path / "model")
+    base = ["verify", str(net), "--model", str(tmp_path / "model"), "-q"]
+    assert main(base) == 1
+    assert main(base + ["--rtol", "1e9"]) == 0
+    assert main(base + ["--type-rtol", "nonsense"]) == 2
+    assert main(base + ["--type-rtol", "Convolution=abc"]) == 2
+    capsys.readouterr()
+    assert main(base + ["--all"]) == 1
+    assert capsys.readouterr().out.count("\n") > 18

@@ -189,7 +189,10 @@ def _page_dot(g, prefix, units, groups, link_prefix, back=None):
                        f'tooltip="{_esc("open " + k)}", class="group", penwidth=2];')
         else:
             n = ns[0]
-            out.append(f'  {uid[k]} [shape={n.shape}, label="{_esc(chr(10).join(n.lines))}", '
+            lines = list(n.lines)
+            if prefix and lines[0].startswith(prefix + "/"):
+                lines[0] = "…" + lines[0][len(prefix):]
+            out.append(f'  {uid[k]} [shape={n.shape}, label="{_esc(chr(10).join(lines))}", '
                        f'fillcolor="{COLOURS[n.status]}", tooltip="{_esc(n.tooltip or n.name)}", class="layer"];')
     externals, seen = {}, set()
     for s, d, _ in g.edges:

@@ -34,9 +34,9 @@ def add_arguments(p):
     p.add_argument("--scale", type=float, help="multiplier applied after the mean")
     p.add_argument("--channel-order", choices=["bgr", "rgb"])
     p.add_argument("--rtol", type=float, default=None,
-                   help=f"pass threshold on the max relative error (default {CHAIN_RTOL:g} for float32; the "
-                   f"relative error of an element is |a-b| / max(|b|, rms(b)), the floor being the reference "
-                   f"blob's RMS)")
+                   help=f"pass threshold on each blob's max relative error (default {CHAIN_RTOL:g}: float32 MXNet, end to "
+                   f"end through the net, against the reference); an element's relative error is "
+                   f"|a-b| / max(|b|, rms(b)), the floor being the reference blob's RMS")
     p.add_argument("--type-rtol", action="append", default=[], metavar="TYPE=RTOL",
                    help="threshold for one Caffe layer type, e.g. Softmax=1e-3 (repeatable)")
     p.add_argument("--bn-blob3", choices=["inv_std", "variance"], default="inv_std",
