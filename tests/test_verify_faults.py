@@ -116,3 +116,16 @@ def test_tolerance_options(tmp_path, capsys):
     capsys.readouterr()
     assert main(base + ["--all"]) == 1
     assert capsys.readouterr().out.count("\n") > 18
+
+
+def test_a_model_that_cannot_run_is_a_parity_failure(tmp_path, capsys):
+    net = write_net(tmp_path, MINI_ATTENTION)
+    conv = caffe2mx.convert(net)
+    save(conv, tmp_path / "model")
+    data = json.loads(open(f"{tmp_path / 'model'}-symbol.json").read())
+    names = [n["name"] for n in data["nodes"]]
+    pool = names.index(_mx_op(conv, "A/mask/pool"))
+    _edit_symbol(tmp_path / "model", _mx_op(conv, "A/fusion"),
+                 lambda n: n.update(op="elemwise_add", attrs={}, inputs=[[pool, 0, 0], n["inputs"][1]]))
+    assert main(["verify", str(net), "--model", str(tmp_path / "model"), "-q"]) == 1
+    assert "MXNet could not run the converted model" in capsys.readouterr().err

@@ -14,12 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from caffe2mx.converter.errors import ModelError, UsageError
+from caffe2mx.converter.errors import Caffe2MXError, UsageError
 
 from . import references
 from .inputs import load_inputs
 from .local import local_check
 from .parity import run_parity, versions_to_run, version_name_map
+
+
+class ConvertedModelFailed(Caffe2MXError):
+    """The converted model does not run at all: a parity failure (exit code 1), not bad input."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -101,8 +107,9 @@ def _run_mxnet(symbol, args, auxs, name_map, inputs, versions):
     try:
         return run_blobs(symbol, args, auxs, version_name_map(name_map, versions), inputs)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"MXNet could not run the converted model: {first}") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise ConvertedModelFailed(f"MXNet could not run the converted model: "
+                                   f"{lines[-1] if lines else type(exc).__name__}") from None
 
 
 def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=None, input=None, seed=0,
