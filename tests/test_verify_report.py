@@ -118,3 +118,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert _count(img, (0xC8, 0xE6, 0xC9)) > 2000, "no green (passing) graph nodes visible"
     assert _count(img, (0xFF, 0xCD, 0xD2)) > 500, "the diverging table row is not visible"
     assert _count(img, (0xFF, 0xE0, 0xB2)) > 500, "the inherited table rows are not visible"
+
+
+def test_report_keeps_the_input_for_the_dump_script(tmp_path):
+    run, paths = _planted_report(tmp_path, MINI_ATTENTION, "A/mask/conv")
+    with np.load(paths["inputs"]) as z:
+        np.testing.assert_array_equal(z["data"], run.inputs["data"])

@@ -94,7 +94,7 @@ def _summary_html(data, run):
              f"seeded (seed {data['seeded_weights']})" if data["caffemodel"] is None else data["caffemodel"]),
              ("reference", data["reference"]["kind"] + (f" (Caffe {data['reference']['meta'].get('caffe_version')})"
                                                           if data["reference"]["meta"].get("caffe_version") else "")),
-             ("input", data["input"]),
+             ("input", f"{data['input']} (saved as inputs.npz: give it to the Caffe dump script with --input)"),
              ("compared", f"{len(data['rows'])} blobs ({'every in-place step' if data['per_version'] else 'final values'})"),
              ("result", f"{c['pass']} pass, {c['diverges']} diverge, {c['inherited']} inherit an earlier error"),
              ("tolerance", f"max relative error ≤ {data['rtol']:g} (per-type overrides in the table); floor of the relative error: the "
@@ -178,6 +178,8 @@ def write_report(run, directory, actual=None):
     data = report_data(run)
     actual = actual if actual is not None else getattr(run, "actual", {}) or {}
     array_files = _write_arrays(run, directory / "arrays", actual.get)
+    with open(directory / "inputs.npz", "wb") as fh:  # feed this to the Caffe dump script to compare there
+        np.savez(fh, **{name: np.asarray(v, np.float32) for name, v in run.inputs.items()})
     graph_html, mxnet_link, notes = _graphs(run, directory)
     data["graph_notes"] = notes
     (directory / "report.json").write_text(json.dumps(data, indent=1, allow_nan=False, default=str), encoding="utf-8")
@@ -192,7 +194,8 @@ def write_report(run, directory, actual=None):
         extra=("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>") if notes else "")
     html = directory / "index.html"
     html.write_text(page, encoding="utf-8")
-    return {"html": str(html), "json": str(directory / "report.json"), "arrays": list(array_files.values())}
+    return {"html": str(html), "json": str(directory / "report.json"), "inputs": str(directory / "inputs.npz"),
+            "arrays": list(array_files.values())}
 
 
 def _graphs(run, directory):
