@@ -25,11 +25,15 @@ FACE_DEPTHS = (56, 92)
 NEXT_DEPTHS = (56, 92)
 
 # layout -> stage widths (3 attention stages + last), mask pools per attention stage,
-# stride of each stage's first unit, and the final average-pool size.
+# stride of each stage's first unit, the final average-pool size and the mask's max-pool
+# (Caffe ceil mode for the Caffe models; pad 1 as the CIFAR ports and the face symbols).
 LAYOUTS = {
-    "imagenet": dict(widths=(256, 512, 1024, 2048), pools=(3, 2, 1), strides=(1, 2, 2, 2), pool=7),
-    "cifar": dict(widths=(128, 256, 512, 1024), pools=(2, 1, 0), strides=(1, 2, 2, 1), pool=8),
-    "face": dict(widths=(256, 512, 1024, 2048), pools=(3, 2, 1), strides=(2, 2, 2, 2), pool=None),
+    "imagenet": dict(widths=(256, 512, 1024, 2048), pools=(3, 2, 1), strides=(1, 2, 2, 2), pool=7,
+                     mask_pool="caffe"),
+    "cifar": dict(widths=(128, 256, 512, 1024), pools=(2, 1, 0), strides=(1, 2, 2, 1), pool=8,
+                  mask_pool="pad1"),
+    "face": dict(widths=(256, 512, 1024, 2048), pools=(3, 2, 1), strides=(2, 2, 2, 2), pool=None,
+                 mask_pool="pad1"),
 }
 UNITS = ("preact", "next", "face")
 
@@ -120,7 +124,7 @@ class ResidualAttentionNet(HybridBlock):
                         name = f"Attention{letter}_{i}"
                         stage.add(AttentionModule(in_ch, cfg["pools"][s], p, t, r, make_unit,
                                                   make_head, extra_sums, naming, name, prev,
-                                                  prefix=f"attention{i}_"))
+                                                  cfg["mask_pool"], prefix=f"attention{i}_"))
                         prev = name
                 self.features.add(stage)
             stage = nn.HybridSequential(prefix="stage4_")

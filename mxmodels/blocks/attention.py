@@ -25,6 +25,16 @@ def caffe_maxpool():
     return nn.MaxPool2D(pool_size=3, strides=2, padding=0, ceil_mode=True)
 
 
+def mask_pool(kind="caffe"):
+    """Max-pool 3x3/2 of the mask: 'caffe' (ceil mode, no pad) or 'pad1' (floor mode, pad 1,
+    as in the MXNet/PyTorch ports and the face symbols); equal sizes, shifted windows."""
+    if kind == "caffe":
+        return caffe_maxpool()
+    if kind == "pad1":
+        return nn.MaxPool2D(pool_size=3, strides=2, padding=1)
+    raise ValueError(f"mask pool must be 'caffe' or 'pad1', got {kind!r}")
+
+
 def resize_like(F, x, like):
     """Bilinear align-corners resize of `x` to the height and width of `like` (Caffe Interp)."""
     return F.contrib.BilinearResize2D(x, like, mode="like", align_corners=True)
@@ -71,11 +81,11 @@ class MaskBranch(HybridBlock):
     summed with the skip (plus, with `extra_sums`, the level's down feature), then r units.
     The last resize is to the trunk's size (plus the trunk with `extra_sums`), then the head.
     With `num_pools=0` the mask is 2r units and the head (CIFAR stage 3).
-    Units counted: 6r+2 for 3 pools, 4r+1 for 2, 2r for 1 or 0.
+    Units counted: 6r+2 for 3 pools, 4r+1 for 2, 2r for 1 or 0. `pool`: see `mask_pool`.
     """
 
     def __init__(self, channels, num_pools, r, make_unit, make_head, extra_sums=False,
-                 naming=CAFFE_NAMING, name="", in_name="", **kwargs):
+                 naming=CAFFE_NAMING, name="", in_name="", pool="caffe", **kwargs):
         super().__init__(**kwargs)
         self.num_pools = num_pools
         self.extra_sums = extra_sums
@@ -86,7 +96,7 @@ class MaskBranch(HybridBlock):
             return make_unit(channels, channels, 1, uname, uin)
 
         with self.name_scope():
-            self.pools = _seq([caffe_maxpool() for _ in range(num_pools)], "pools_")
+            self.pools = _seq([mask_pool(pool) for _ in range(num_pools)], "pools_")
             self.down = nn.HybridSequential(prefix="down_")
             self.skip = nn.HybridSequential(prefix="skip_")
             last_down = []
@@ -147,7 +157,8 @@ class AttentionModule(HybridBlock):
     """
 
     def __init__(self, channels, num_pools, p=1, t=2, r=1, make_unit=None, make_head=None,
-                 extra_sums=False, naming=CAFFE_NAMING, name="", in_name="", **kwargs):
+                 extra_sums=False, naming=CAFFE_NAMING, name="", in_name="", pool="caffe",
+                 **kwargs):
         super().__init__(**kwargs)
         if make_unit is None or make_head is None:
             raise ValueError("AttentionModule needs make_unit and make_head")
@@ -161,7 +172,7 @@ class AttentionModule(HybridBlock):
             self.pre = _seq(units[:p], "pre_")
             self.trunk = _seq(units[p:], "trunk_")
             self.mask = MaskBranch(channels, num_pools, r, make_unit, make_head, extra_sums,
-                                   naming, f"{name}/mask", f"{name}/trunk/res{p}",
+                                   naming, f"{name}/mask", f"{name}/trunk/res{p}", pool,
                                    prefix="mask_")
             prev = f"{name}/fusion"
             post = []
