@@ -110,9 +110,10 @@ class FaceCRUNet(nn.HybridBlock):
 def cru_net56(classes=1000, **kwargs):
     """CRU-Net-56 @x14 (32x4d): ResNeXt stages 2, 3, 5; stage 4 = 6 CRUs, R=640, one shared set.
 
-    Parameters (1000 classes): 25.544M conv+fc, 25.612M trainable (published 25.5M, reproduced
-    by the trainable count truncated to 0.1M), 25.682M all (with BN running statistics); the
-    shared bases count once. MACs at 224x224: 4.838G (published 4.9 GFLOPs).
+    Parameters (1000 classes): 25.540M conv+fc, 25.611M trainable, 25.682M all (with BN running
+    statistics); the shared bases count once. The published 25.5M is the conv+fc count rounded
+    (trainable rounds to 25.6M); for CRU-Net-116 only the trainable count rounds to the
+    published figure, so the paper's convention is not consistent between the two. MACs at 224x224: 4.838G (published 4.9 GFLOPs).
     """
     return CRUNet(56, classes, prefix="cru_net56_", **kwargs)
 
