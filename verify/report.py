@@ -90,15 +90,17 @@ def _fmt_cos(x):
 
 def _summary_html(data, run):
     c = data["counts"]
-    items = [("net", data["net"]), ("prototxt", data["prototxt"]), ("weights", data["caffemodel"] or
-             f"seeded (seed {data['seeded_weights']})" if data["caffemodel"] is None else data["caffemodel"]),
-             ("reference", data["reference"]["kind"] + (f" (Caffe {data['reference']['meta'].get('caffe_version')})"
-                                                          if data["reference"]["meta"].get("caffe_version") else "")),
+    meta = data["reference"]["meta"]
+    caffe = f" (Caffe {meta['caffe_version']})" if meta.get("caffe_version") else ""
+    scope = "every in-place step" if data["per_version"] else "final values"
+    items = [("net", data["net"]), ("prototxt", data["prototxt"]),
+             ("weights", data["caffemodel"] or f"seeded (seed {data['seeded_weights']})"),
+             ("reference", data["reference"]["kind"] + caffe),
              ("input", f"{data['input']} (saved as inputs.npz: give it to the Caffe dump script with --input)"),
-             ("compared", f"{len(data['rows'])} blobs ({'every in-place step' if data['per_version'] else 'final values'})"),
+             ("compared", f"{len(data['rows'])} blobs ({scope})"),
              ("result", f"{c['pass']} pass, {c['diverges']} diverge, {c['inherited']} inherit an earlier error"),
-             ("tolerance", f"max relative error ≤ {data['rtol']:g} (per-type overrides in the table); floor of the relative error: the "
-                           f"reference blob's RMS"),
+             ("tolerance", f"max relative error ≤ {data['rtol']:g} (per-type overrides in the table); floor of the "
+                           f"relative error: the reference blob's RMS"),
              ("time", ", ".join(f"{k} {v:.2f} s" for k, v in data["timings_s"].items()))]
     if data["adjustments"]:
         items.append(("adjustments", "; ".join(f"{a['layer']}: {a['message']}" for a in data["adjustments"])))
