@@ -73,7 +73,9 @@ class ResidualAttentionNet(HybridBlock):
     applied to the 7x7x2048 map).
     `unit`: 'preact' (Caffe RAN), 'next' (AttentionNeXt) or 'face' (bruinxiong fresattnet).
     `extra_sums`: add the down features and the trunk on the mask's up path as the
-    tengshaofeng/PistonY/GluonCV ports do; the Caffe release does not.
+    tengshaofeng/PistonY/GluonCV ports and the face symbols do; the Caffe release does not.
+    The mask max-pools are Caffe's (ceil mode, no pad) for 'imagenet' and pad-1 pools for
+    'cifar' and 'face', as in the code those layouts come from.
     Conv/BN/FC layers carry the Caffe layer names of the prototxts (`caffe_name`), which
     `caffe_bridge.load_caffe` uses to load Caffe weights.
     """
