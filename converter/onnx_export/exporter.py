@@ -1,7 +1,5 @@
-"""MXNet symbol + params + name map -> ONNX ModelProto, and the file-level entry points."""
+"""MXNet symbol + params + name map -> ONNX ModelProto, and the ONNX checker call."""
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -62,7 +60,7 @@ def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OP
     which take their Caffe blob names; the Caffe blob -> ONNX value map goes into the
     model's metadata_props (`caffe2mx.blobs`, `caffe2mx.inputs`, `caffe2mx.outputs`).
     """
-    onnx = _onnx()
+    _onnx()
     from onnx import TensorProto, helper
     if not MIN_OPSET <= int(opset) <= MAX_OPSET:
         raise UsageError(f"opset {opset} is not supported: choose {MIN_OPSET}..{MAX_OPSET}")

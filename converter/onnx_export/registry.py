@@ -35,7 +35,7 @@ def attr_tuple(attrs, key, default=None):
     raw = attrs.get(key)
     if raw is None or raw in ("", "()", "[]"):
         return default
-    value = ast.literal_eval(raw.replace("None", "None"))
+    value = ast.literal_eval(raw)
     if not isinstance(value, (tuple, list)):
         value = (value,)
     return tuple(None if v is None else int(v) for v in value)
