@@ -50,7 +50,9 @@ setup(
         "cpu": ["mxnet==1.9.1"],
         "gpu": ["mxnet-cu112==1.9.1"],
         "onnx": ["onnxruntime>=1.17,<1.20"],
-        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60"],
+        # `export-onnx --simplify`; onnxsim is not used by default: it pulls in numpy 2.
+        "simplify": ["onnxoptimizer>=0.4"],
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"],
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

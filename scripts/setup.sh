@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 
 want=()
 command -v dot >/dev/null 2>&1 || want+=(graphviz)
-if [ "${CAFFE2MX_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then want+=(chromium); fi
+if [ "${CAFFE2MX_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then want+=(chromium fonts-dejavu-core); fi
 if [ ${#want[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: apt-get install ${want[*]}"
