@@ -17,8 +17,9 @@ else
   [ -f "$WEIGHTS" ] || caffe2mx init-weights "$PROTO" -o "$WEIGHTS" --seed 0
 fi
 caffe2mx convert "$PROTO" "$WEIGHTS" -o "$OUT/$NAME"
-caffe2mx verify "$PROTO" "$WEIGHTS" --reference numpy --report "$OUT/report"
-caffe2mx export-onnx "$PROTO" --caffemodel "$WEIGHTS" -o "$OUT/$NAME.onnx"
+caffe2mx verify "$PROTO" "$WEIGHTS" --model "$OUT/$NAME" --reference numpy --report "$OUT/report"
+caffe2mx export-onnx --symbol "$OUT/$NAME" -o "$OUT/$NAME.onnx"
+caffe2mx verify "$PROTO" "$WEIGHTS" --model "$OUT/$NAME" --reference onnxruntime --onnx "$OUT/$NAME.onnx"
 echo
 echo "outputs in $OUT/:"
 ls -1 "$OUT"

@@ -36,13 +36,8 @@ UPSTREAM = SHARED / "upstream"
 #: in float32 in both runtimes (Attention-56 logits: MXNet 8.5e-5 and ONNX Runtime 6.1e-5 from a
 #: float64 run of the same model), so for them the bar is float32 noise: "net_*" below, and
 #: test_onnxruntime_is_as_close_to_float64_as_mxnet shows the drift is not the exporter's.
-TOL = {"rel": 1e-5, "softmax_abs": 1e-4, "net_rel": 5e-3, "net_softmax_abs": 1e-3}
-#: nets whose size makes batch 4 slow on 2 cores: their second batch size is 2
-DEEP = {"attention236", "attention452"}
+TOL = {"rel": 1e-5, "softmax_abs": 1e-4, "net_rel": 5e-3, "net_softmax_abs": 1e-4}  # net_softmax_abs: see _judge_by_float64
 ZOO = sorted(p.stem for p in (REPO / "prototxts").glob("*.prototxt"))
-#: run by default (~4 min budget on 2 shared cores); CAFFE2MX_ONNX_ZOO=all runs every net
-QUICK_ZOO = {"attention56", "attentionnext56"}
-ALL_ZOO = os.environ.get("CAFFE2MX_ONNX_ZOO") == "all"
 
 
 def _assert_close(actual, reference, blob, softmax=False, net=False):
@@ -80,14 +75,27 @@ def _zoo_parity(prototxt, batches, tmp_path):
                         blobs=list(conv.name_map["outputs"]))
         for blob in conv.name_map["outputs"]:
             assert got[blob].shape[0] == n
+            d = compare(got[blob], ref[blob])
+            if blob in softmax and d.shape_ok and d.nonfinite_ok and d.max_abs > TOL["net_softmax_abs"]:
+                _judge_by_float64(conv, x, blob, got[blob], ref[blob])
+                continue
             _assert_close(got[blob], ref[blob], f"{blob} (batch {n})", softmax=blob in softmax, net=True)
+
+
+def _judge_by_float64(conv, x, blob, onnx_value, mxnet_value):
+    """Past 1e-4 the two float32 runtimes differ by the net's own float32 noise (deep nets with
+    seeded weights, e.g. Attention-236: 2.6e-4): then ONNX Runtime must be no farther from the
+    float64 NumPy reference of Caffe's semantics than MXNet's float32 run is (within 2x)."""
+    from caffe2mx.verify.numpy_ref import forward
+    exact = forward(conv.net.graph, x, dtype=np.float64).blobs[blob]
+    onnx_err = float(np.abs(onnx_value - exact).max())
+    mxnet_err = float(np.abs(mxnet_value - exact).max())
+    assert onnx_err <= 2 * mxnet_err + 1e-6, f"{blob}: ONNX {onnx_err:.2e} vs MXNet {mxnet_err:.2e} from float64"
 
 
 @pytest.mark.parametrize("net", ZOO)
 def test_zoo_net_exports_and_matches_mxnet(net, tmp_path):
-    if net not in QUICK_ZOO and not ALL_ZOO:
-        pytest.skip("large net: run with CAFFE2MX_ONNX_ZOO=all (minutes per net on 2 cores)")
-    _zoo_parity(REPO / "prototxts" / f"{net}.prototxt", (1, 2) if net in DEEP else (1, 4), tmp_path)
+    _zoo_parity(REPO / "prototxts" / f"{net}.prototxt", (1, 4), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["Attention-56-deploy.prototxt", "AttentionNeXt-56-deploy.prototxt"])
