@@ -457,7 +457,7 @@ def test_load_caffe_reports_missing_and_extra_layers(tmp_path):
 
 
 @pytest.mark.skipif(not (REPO / "caffe2mx" / "api.py").exists(), reason="caffe2mx.convert not available")
-@pytest.mark.parametrize("name", ["attention56", "attentionnext56"])
+@pytest.mark.parametrize("name", ["attention56", "attentionnext56", "attention92", "attentionnext92"])
 def test_gluon_equals_converted_symbol(name, tmp_path):
     """Gluon model loaded from an init-weights caffemodel == the converted MXNet symbol."""
     from caffe2mx import convert
@@ -481,8 +481,16 @@ def test_gluon_equals_converted_symbol(name, tmp_path):
     model.hybridize()
     got = model(x).asnumpy()
     # Both run MXNet's float32 kernels through CachedOp; each unit agrees to ~2e-7 given the
-    # same input, and the differences grow with depth (~5e-6 here, ~2.5e-5 for Attention-92).
-    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    # same input, and the differences grow with depth (~5e-6 for the 56s, ~2.5e-5 for
+    # Attention-92). Past 1e-5 the float64 NumPy reference of Caffe's semantics decides:
+    # the Gluon model must be no farther from it than the converted symbol is (within 2x).
+    scale = np.abs(ref).max()
+    if np.abs(got - ref).max() <= 1e-5 * scale:
+        return
+    from caffe2mx.verify.numpy_ref import forward
+    exact = forward(conv.net.graph, {"data": x.asnumpy()}, dtype=np.float64).blobs["classifier"]
+    gluon_err, symbol_err = np.abs(got - exact).max(), np.abs(ref - exact).max()
+    assert gluon_err <= 2 * symbol_err and gluon_err <= 1e-4 * scale, (gluon_err, symbol_err, scale)
 
 
 # --- insightface symbol ---------------------------------------------------------------
