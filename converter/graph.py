@@ -60,10 +60,6 @@ class Graph:
     def caffe_blob(self, blob_id):
         return self.caffe_names.get(blob_id, blob_id)
 
-    def producer(self):
-        """blob id -> node producing it (inputs absent)."""
-        return {t: n for n in self.nodes for t in n.tops}
-
     def consumers(self):
         out = {}
         for n in self.nodes:

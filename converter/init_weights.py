@@ -8,7 +8,6 @@ from 0, inverse stds well away from 1, scales in [0.5, 1.5], shifts N(0, 0.2^2).
 net stays numerically alive to its last layer, so a parity check means something.
 """
 import numpy as np
-from google.protobuf import text_format  # noqa: F401  (keeps LayerParameter text repr importable)
 
 from .caffemodel import LayerBlobs, write_caffemodel
 from .graph import build_graph

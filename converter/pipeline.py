@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .caffemodel import read_caffemodel
 from .emit import Emitter, _mx
-from .errors import ModelError, UsageError
+from .errors import UsageError
 from .graph import build_graph
 from .layers.batchnorm import BN_BLOB3_MODES
 from .passes import fuse_batchnorm_scale

@@ -2,7 +2,6 @@
 and trains; sizes and multiply-adds match docs/architectures.md; Caffe weights load by
 structure and give the converter's numbers."""
 import json
-import os
 from pathlib import Path
 
 import mxnet as mx
@@ -50,12 +49,6 @@ CONV_FC = {"attention56": 31.738, "attention92": 52.333, "attention128": 57.297,
            "face_attention56": 81.06, "face_attention92": 101.66}
 MACS = {"attention56": 6.27e9, "attention92": 10.53e9, "attentionnext56": 6.42e9,
         "attentionnext92": 10.70e9}
-# The full run/hybridize/export/train check costs 10-60 s per model on two CPU cores; by
-# default it runs for the 56-layer model of each family, the rest with
-# CAFFE2MX_SLOW_TESTS=1. Every model still gets its graph built and its output
-# shape inferred (test_parameter_count).
-QUICK = {"attention56", "attentionnext56", "cifar_attention56", "face_attention56"}
-SLOW = os.environ.get("CAFFE2MX_SLOW_TESTS") == "1"
 # The deep ImageNet nets are checked at 195x195, the smallest input that still ends in the
 # 7x7 map the 7x7 average pool and the 2048-input classifier need, and with batch 1.
 HEAVY = {"attention128", "attention164", "attention236", "attention452", "cifar_attention452"}
@@ -120,9 +113,8 @@ def test_every_family_is_registered():
 def test_parameter_count(name):
     convention, millions, tol = PARAMS[name]
     total, trainable, conv_fc = _counts(name)
-    if name not in QUICK:
-        sym = get_model(name)(mx.sym.var("data"))
-        assert sym.infer_shape(data=_input_shape(name, 2))[1] == [_output_shape(name, 2)]
+    sym = get_model(name)(mx.sym.var("data"))
+    assert sym.infer_shape(data=_input_shape(name, 2))[1] == [_output_shape(name, 2)]
     got = (total if convention == "all" else trainable) / 1e6
     assert abs(got - millions) <= tol, f"{name}: {got:.4f}M ({convention}) vs {millions}M"
     if name in CONV_FC:
@@ -162,8 +154,6 @@ def test_multiply_adds(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_model_trains_hybridizes_and_exports(name, tmp_path):
     """Training step with gradients everywhere, then the exported symbol gives the same output."""
-    if name not in QUICK and not SLOW:
-        pytest.skip("slow on CPU: set CAFFE2MX_SLOW_TESTS=1")
     batch = 1 if name in HEAVY else 2
     rng = np.random.RandomState(0)
     x = mx.nd.array(rng.uniform(-1, 1, _input_shape(name, batch)).astype("float32"))

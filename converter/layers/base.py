@@ -1,8 +1,6 @@
 """Layer handler base class and registry: one handler per Caffe type string."""
 import numpy as np
 
-from ..errors import ModelError
-
 _HANDLERS = {}
 
 
@@ -54,10 +52,6 @@ class LayerHandler:
 
     def macs(self, node, in_shapes, out_shapes):
         return 0
-
-
-def fail(node, message, file=None):
-    return ModelError(message, file=file, line=node.line, layer=node.name, layer_type=node.type)
 
 
 def spatial(param, single, h_name, w_name, repeated=None, default=None):
