@@ -8,6 +8,7 @@ from mxnet.gluon import nn
 
 from .blocks.fusion import AFF, IAFF, PreActBasicBlock
 from .blocks.heads import ClassifierHead
+from .blocks.stems import add_cifar_stem, add_imagenet_stem
 from .blocks.residual import ResNeXtUnit
 from .registry import register_model
 
@@ -57,9 +58,7 @@ class AFFResNet(nn.HybridBlock):
                     nn.BatchNorm(in_channels=stem_width), nn.Activation("relu"))
                 in_channels = stem_width
             else:
-                self.features.add(nn.Conv2D(64, 7, 2, 3, use_bias=False, in_channels=3),
-                                  nn.BatchNorm(in_channels=64), nn.Activation("relu"))
-                in_channels = 64
+                in_channels = add_imagenet_stem(self.features, pool=False)
             self.features.add(nn.MaxPool2D(3, 2, 1))
             for i, n in enumerate(layers):
                 channels, mid = 256 * 2 ** i, base_width * 2 ** i
@@ -93,9 +92,7 @@ class CIFARAFFResNet(nn.HybridBlock):
         super().__init__(**kwargs)
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
-            self.features.add(nn.BatchNorm(scale=False, center=False, in_channels=3),
-                              nn.Conv2D(widths[0], 3, 1, 1, use_bias=False, in_channels=3))
-            in_channels = widths[0]
+            in_channels = add_cifar_stem(self.features, widths[0])
             for i, channels in enumerate(widths[1:]):
                 stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
                 with stage.name_scope():

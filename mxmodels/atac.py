@@ -7,6 +7,7 @@ from mxnet.gluon import nn
 from .blocks.atac import ChaATAC
 from .blocks.fusion import PreActBasicBlock
 from .blocks.heads import ClassifierHead
+from .blocks.stems import add_cifar_stem, add_imagenet_stem
 from .registry import register_model
 
 
@@ -61,10 +62,7 @@ class ATACResNetV1b(nn.HybridBlock):
         super().__init__(**kwargs)
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
-            self.features.add(nn.Conv2D(64, 7, 2, 3, use_bias=False, in_channels=3),
-                              nn.BatchNorm(in_channels=64), nn.Activation("relu"),
-                              nn.MaxPool2D(3, 2, 1))
-            in_channels = 64
+            in_channels = add_imagenet_stem(self.features)
             for i, n in enumerate(layers):
                 act = _act_factory(i >= len(layers) - act_layers, r)
                 stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
@@ -94,9 +92,7 @@ class CIFARATACResNetV2(nn.HybridBlock):
         act = _act_factory(True, r)
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
-            self.features.add(nn.BatchNorm(scale=False, center=False, in_channels=3),
-                              nn.Conv2D(widths[0], 3, 1, 1, use_bias=False, in_channels=3))
-            in_channels = widths[0]
+            in_channels = add_cifar_stem(self.features, widths[0])
             for i, channels in enumerate(widths[1:]):
                 stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
                 with stage.name_scope():

@@ -8,6 +8,7 @@ from mxnet.gluon import nn
 
 from .blocks.cru import CRUUnit, FaceCRUUnit, FaceResNeXtUnit, cru_stage
 from .blocks.heads import ClassifierHead, EmbeddingHead
+from .blocks.stems import add_imagenet_stem
 from .blocks.residual import ResNeXtUnit
 from .registry import register_model
 
@@ -37,10 +38,7 @@ class CRUNet(nn.HybridBlock):
             raise ValueError(f"CRU-Net depth must be one of {sorted(IMAGENET_SPECS)}; got {depth}")
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
-            self.features.add(nn.Conv2D(64, 7, 2, 3, use_bias=False, in_channels=3),
-                              nn.BatchNorm(in_channels=64), nn.Activation("relu"),
-                              nn.MaxPool2D(3, 2, 1))
-            in_channels = 64
+            in_channels = add_imagenet_stem(self.features)
             for i, (kind, units, channels, *cru) in enumerate(IMAGENET_SPECS[depth]):
                 stride = 1 if i == 0 else 2
                 prefix = f"stage{i + 2}_"
