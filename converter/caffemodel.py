@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from .errors import ModelError
 from .proto import caffe_pb
+from .prototxt import read_model_file
 
 V1_TYPE_NAMES = {v.number: v.name for v in caffe_pb.V1LayerParameter.DESCRIPTOR.enum_types_by_name["LayerType"].values}
 
@@ -60,14 +61,7 @@ def _unpacked_fallback(blob):
 def read_caffemodel(path, progress=None):
     """Return {layer name: LayerBlobs} for every layer that has blobs, in file order."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise ModelError("is a directory, expected a .caffemodel file", file=path) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read: {exc.strerror}", file=path) from None
+    raw = read_model_file(path, ".caffemodel")
     if progress:
         progress(f"parsing {len(raw) / 2**20:.0f} MB")
     net = caffe_pb.WeightsNet()

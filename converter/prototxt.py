@@ -78,16 +78,22 @@ def parse_prototxt_text(text, path="<string>"):
     return ParsedNet(net=net, path=str(path), layer_lines=layer_lines, v1_layer_lines=v1_lines)
 
 
-def read_prototxt(path):
+def read_model_file(path, kind):
+    """The bytes of a model file, or a ModelError naming it (`kind`: what was expected)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ModelError("no such file", file=path) from None
     except IsADirectoryError:
-        raise ModelError("is a directory, expected a .prototxt file", file=path) from None
+        raise ModelError(f"is a directory, expected a {kind} file", file=path) from None
     except OSError as exc:
         raise ModelError(f"cannot read: {exc.strerror}", file=path) from None
+
+
+def read_prototxt(path):
+    path = Path(path)
+    raw = read_model_file(path, ".prototxt")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
