@@ -44,9 +44,11 @@ class CaffeBridgeError(ValueError):
 
 
 def _caffe_blobs(caffemodel):
-    """{layer name: (type, [arrays])} for every layer with blobs."""
+    """{layer name: (type, [arrays])} for every layer with blobs; `caffemodel` is a path or
+    read_caffemodel()'s dict (e.g. the weights a conversion already holds)."""
     out = {}
-    for name, entry in read_caffemodel(caffemodel).items():
+    entries = caffemodel if isinstance(caffemodel, dict) else read_caffemodel(caffemodel)
+    for name, entry in entries.items():
         if isinstance(entry, (list, tuple)):
             out[name] = (None, [np.asarray(b) for b in entry])
         else:

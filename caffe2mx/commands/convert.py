@@ -27,6 +27,26 @@ def add_arguments(p):
                         "PREFIX-gluon.params")
 
 
+def _load_gluon(name, prototxt, conv, bn_blob3):
+    """The Gluon model `name` with the conversion's own weights (those of the caffemodel, or
+    the seeded ones), or an error listing what does not correspond; nothing is written then."""
+    from ..converter.caffemodel import LayerBlobs
+    from ..converter.errors import ModelError
+    from ..mxmodels import get_model
+    from ..mxmodels.caffe_bridge import CaffeBridgeError, load_caffe
+    try:
+        model = get_model(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    weights = {n.name: LayerBlobs(n.name, n.type, n.blobs, (False,) * len(n.blobs))
+               for n in conv.net.graph.nodes if n.blobs}
+    try:
+        load_caffe(model, prototxt, weights, blob3_mode=bn_blob3)
+    except CaffeBridgeError as exc:
+        raise ModelError(f"the net does not match Gluon model '{name}': {exc}", file=prototxt) from None
+    return model
+
+
 def run(args):
     caffemodel = args.caffemodel or args.caffemodel_opt
     if args.caffemodel and args.caffemodel_opt:
@@ -39,13 +59,7 @@ def run(args):
                    progress=progress)
     gluon_net = None
     if args.to_gluon:
-        from ..mxmodels import get_model
-        from ..mxmodels.caffe_bridge import load_caffe
-        try:
-            gluon_net = get_model(args.to_gluon)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        load_caffe(gluon_net, args.prototxt, caffemodel)
+        gluon_net = _load_gluon(args.to_gluon, args.prototxt, conv, args.bn_blob3)
     files = save(conv, prefix, create_parent=not args.output)
     if gluon_net is not None:
         gluon_net.save_parameters(f"{prefix}-gluon.params")
