@@ -14,7 +14,7 @@ PROTO = REPO / "prototxts" / "attention56.prototxt"
 CLI = [sys.executable, "-m", "caffe2mx", "convert"]
 
 
-def test_gluon_params_compute_what_the_converted_symbol_computes(tmp_path):
+def test_gluon_params_compute_what_the_converted_symbol_computes(tmp_path, monkeypatch):
     prefix = tmp_path / "a56"
     r = subprocess.run(CLI + [str(PROTO), "-o", str(prefix), "--to-gluon", "attention56", "-q"],
                        capture_output=True, text=True, timeout=600)
@@ -26,10 +26,12 @@ def test_gluon_params_compute_what_the_converted_symbol_computes(tmp_path):
     model.load_parameters(str(tmp_path / "a56-gluon.params"))
     probs = mx.nd.softmax(model(x)).asnumpy()
     sym, args, auxs = mx.model.load_checkpoint(str(prefix), 0)
+    monkeypatch.setenv("MXNET_SUBGRAPH_BACKEND", "NONE")  # the same unfused kernels as Gluon's
     ex = sym.bind(mx.cpu(), args=dict(args, data=x), aux_states=auxs, grad_req="null")
     expected = ex.forward(is_train=False)[0].asnumpy()
-    # bind() lets MKLDNN fuse Convolution+BatchNorm, a different float32 rounding from Gluon's
-    # unfused kernels; the bridge itself is exact (test_mxmodels_attention compares at 1e-5).
+    # Weights are mapped exactly (test_mxmodels_attention checks the logits at 1e-5); Gluon's
+    # CachedOp and the executor round differently in float32 over 56 layers (~5e-6 on the
+    # logits), which the softmax turns into ~6e-5 relative on small probabilities.
     assert compare(probs, expected).max_rel <= 1e-4
 
 
