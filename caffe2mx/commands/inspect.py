@@ -13,19 +13,25 @@ def add_arguments(p):
     p.add_argument("prototxt", nargs="?")
     p.add_argument("--caffemodel", metavar="W", help="also check the caffemodel's blobs against the net")
     p.add_argument("--model", metavar="NAME", help="a registered Gluon model instead of a prototxt")
-    p.add_argument("--input-shape", metavar="N,C,H,W", help="input shape for --model (default: the model's)")
+    p.add_argument("--input-shape", metavar="N,C,H,W",
+                   help="input shape for --model (default: 1,3,224,224; 32x32 for cifar_*, 112x112 for face_*)")
     p.add_argument("--json", action="store_true", help="rows and totals as JSON")
 
 
-def _gluon_rows(name, input_shape):
+def native_input_shape(name):
+    """The input a registered model is built for: CIFAR 32x32, face 112x112, ImageNet 224x224."""
+    side = 32 if name.startswith("cifar_") else 112 if name.startswith("face_") else 224
+    return (1, 3, side, side)
+
+
+def gluon_rows(name, input_shape=None):
     from ..mxmodels import get_model
     from ..mxmodels import summary
     try:
         model = get_model(name)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    shape = input_shape or getattr(model, "input_shape", None) or (1, 3, 224, 224)
-    return summary.summarize(model, tuple(shape))
+    return summary.summarize(model, tuple(input_shape or native_input_shape(name)))
 
 
 def run(args):
@@ -33,7 +39,7 @@ def run(args):
         raise UsageError("give a prototxt or --model NAME (one of them)")
     if args.model:
         shape = tuple(int(d) for d in args.input_shape.split(",")) if args.input_shape else None
-        rows = _gluon_rows(args.model, shape)
+        rows = gluon_rows(args.model, shape)
         title = f"Gluon model {args.model}"
     else:
         rows = inspect_net(args.prototxt, args.caffemodel)
