@@ -6,9 +6,9 @@ r=16, the CIFAR basic block r=4.
 """
 from mxnet.gluon import nn
 
-from .blocks.fusion import AFF, IAFF, PreActBasicBlock
+from .blocks.fusion import AFF, IAFF, CIFARPreActResNet
 from .blocks.heads import ClassifierHead
-from .blocks.stems import add_cifar_stem, add_imagenet_stem
+from .blocks.stems import add_imagenet_stem
 from .blocks.residual import ResNeXtUnit
 from .registry import register_model
 
@@ -82,32 +82,17 @@ class AFFResNet(nn.HybridBlock):
         return self.head(self.features(x))
 
 
-class CIFARAFFResNet(nn.HybridBlock):
+class CIFARAFFResNet(CIFARPreActResNet):
     """CIFAR AFF-ResNet: affine-free input BN, 3x3 stem, pre-activation basic blocks (1x1
     strided shortcut without BN when the width changes, no ReLU after the fusion), final
     BN-ReLU, global pool, FC."""
 
     def __init__(self, blocks=5, widths=(64, 64, 128, 256), fusion="aff", r=4, start_stage=1,
                  classes=100, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.features = nn.HybridSequential(prefix="")
-            in_channels = add_cifar_stem(self.features, widths[0])
-            for i, channels in enumerate(widths[1:]):
-                stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
-                with stage.name_scope():
-                    for j in range(blocks):
-                        fuse = _fusion(fusion, channels, r, j + 1) if i + 1 >= start_stage else None
-                        stage.add(PreActBasicBlock(channels, in_channels,
-                                                   2 if (j == 0 and i > 0) else 1, fuse=fuse,
-                                                   prefix=f"unit{j + 1}_"))
-                        in_channels = channels
-                self.features.add(stage)
-            self.head = ClassifierHead(classes, pre_act=lambda: nn.Activation("relu"),
-                                       in_channels=in_channels, prefix="head_")
+        def fuse_for(stage, channels, unit):
+            return _fusion(fusion, channels, r, unit) if stage >= start_stage else None
 
-    def hybrid_forward(self, F, x):
-        return self.head(self.features(x))
+        super().__init__(blocks, widths, classes, fuse_for=fuse_for, **kwargs)
 
 
 class CIFARAFFResNeXt(nn.HybridBlock):

@@ -5,9 +5,9 @@ Structure from YimianDai/open-atac (docs/architectures.md section 6).
 from mxnet.gluon import nn
 
 from .blocks.atac import ChaATAC
-from .blocks.fusion import PreActBasicBlock
+from .blocks.fusion import CIFARPreActResNet
 from .blocks.heads import ClassifierHead
-from .blocks.stems import add_cifar_stem, add_imagenet_stem
+from .blocks.stems import add_imagenet_stem
 from .registry import register_model
 
 
@@ -79,34 +79,15 @@ class ATACResNetV1b(nn.HybridBlock):
         return self.head(self.features(x))
 
 
-class CIFARATACResNetV2(nn.HybridBlock):
+class CIFARATACResNetV2(CIFARPreActResNet):
     """open-atac's CIFAR ResNet-V2 (`ResNet20V2ATAC`): affine-free input BN, 3x3 16 stem, three
     stages of `(depth-2)/6` pre-activation basic blocks at 16/32/64 channels, final BN-ChaATAC,
     global pool, FC. Every activation, the final one included, is a ChaATAC (act_layers=4)."""
 
     def __init__(self, depth=20, classes=10, r=2, widths=(16, 16, 32, 64), **kwargs):
-        super().__init__(**kwargs)
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (8, 14, 20, 32, 56, 110, ...); got {depth}")
-        n = (depth - 2) // 6
-        act = _act_factory(True, r)
-        with self.name_scope():
-            self.features = nn.HybridSequential(prefix="")
-            in_channels = add_cifar_stem(self.features, widths[0])
-            for i, channels in enumerate(widths[1:]):
-                stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
-                with stage.name_scope():
-                    for j in range(n):
-                        stage.add(PreActBasicBlock(channels, in_channels,
-                                                   2 if (j == 0 and i > 0) else 1, act=act,
-                                                   prefix=f"unit{j + 1}_"))
-                        in_channels = channels
-                self.features.add(stage)
-            self.head = ClassifierHead(classes, pre_act=lambda: act(in_channels),
-                                       in_channels=in_channels, prefix="head_")
-
-    def hybrid_forward(self, F, x):
-        return self.head(self.features(x))
+        super().__init__((depth - 2) // 6, widths, classes, act=_act_factory(True, r), **kwargs)
 
 
 @register_model

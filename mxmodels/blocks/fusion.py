@@ -122,3 +122,32 @@ class PreActBasicBlock(nn.HybridBlock):
         y = self.conv2(self.act2(self.bn2(y)))
         shortcut = x if self.down is None else self.down(x)
         return y + shortcut if self.fuse is None else self.fuse(y, shortcut)
+
+
+class CIFARPreActResNet(nn.HybridBlock):
+    """Affine-free input BN and 3x3 stem, stages of `PreActBasicBlock`, final BN-act, global
+    pool, FC: the CIFAR backbone shared by the AFF and ATAC nets, which differ only in
+    `act(channels)` and in `fuse_for(stage, channels, unit)` (a fusion block or None)."""
+
+    def __init__(self, blocks, widths, classes, act=_relu, fuse_for=None, **kwargs):
+        from .heads import ClassifierHead
+        from .stems import add_cifar_stem
+
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.features = nn.HybridSequential(prefix="")
+            in_channels = add_cifar_stem(self.features, widths[0])
+            for i, channels in enumerate(widths[1:]):
+                stage = nn.HybridSequential(prefix=f"stage{i + 1}_")
+                with stage.name_scope():
+                    for j in range(blocks):
+                        fuse = fuse_for(i + 1, channels, j + 1) if fuse_for else None
+                        stage.add(PreActBasicBlock(channels, in_channels, 2 if (j == 0 and i > 0) else 1,
+                                                   act=act, fuse=fuse, prefix=f"unit{j + 1}_"))
+                        in_channels = channels
+                self.features.add(stage)
+            self.head = ClassifierHead(classes, pre_act=lambda: act(in_channels), in_channels=in_channels,
+                                       prefix="head_")
+
+    def hybrid_forward(self, F, x):
+        return self.head(self.features(x))
