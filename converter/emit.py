@@ -108,8 +108,8 @@ class Emitter:
                     layers[m.name]["fused_with"] = [f.name for f in node.fused]
         outputs = self.graph.outputs()
         if teacher_forced:
-            outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in
-                       {v for v in list(inputs.values()) + list(forced.values())}]
+            fed = set(inputs.values()) | set(forced.values())
+            outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in fed]
             outputs = list(dict.fromkeys(outputs))
         symbol = mx.Group([sym_of[o] for o in outputs]) if len(outputs) > 1 else sym_of[outputs[0]]
         out_name = {b: s.list_outputs()[0] for b, s in sym_of.items()}

@@ -80,19 +80,22 @@ def calibrate(graph, shapes, weights, rng):
 
 def seeded_weights(prototxt, seed=0, input_shapes=None, calibrate_bn=True):
     """{layer name: LayerBlobs} of seeded weights, as read_caffemodel would return them."""
-    graph, shapes = _loaded(prototxt, input_shapes)
+    return _seeded(*_loaded(prototxt, input_shapes), seed, calibrate_bn)
+
+
+def _seeded(graph, shapes, seed, calibrate_bn):
     rng = np.random.default_rng(seed)
     weights = draw_blobs(graph, shapes, rng)
     if calibrate_bn and any(n.type in ("BN", "BatchNorm") for n in graph.nodes):
         weights = calibrate(graph, shapes, weights, rng)
-    return {name: LayerBlobs(name, graph.node(name).type, tuple(b), (False,) * len(b))
-            for name, b in weights.items()}
+    types = {n.name: n.type for n in graph.nodes}
+    return {name: LayerBlobs(name, types[name], tuple(b), (False,) * len(b)) for name, b in weights.items()}
 
 
 def write_init_weights(prototxt, output, seed=0, input_shapes=None, calibrate_bn=True):
     """Write a standard caffemodel (every layer with phase TEST, learnable ones with blobs)."""
-    graph, _ = _loaded(prototxt, input_shapes)
-    weights = seeded_weights(prototxt, seed, input_shapes, calibrate_bn)
+    graph, shapes = _loaded(prototxt, input_shapes)
+    weights = _seeded(graph, shapes, seed, calibrate_bn)
     layers = []
     for node in graph.nodes:
         lp = caffe_pb.LayerParameter()

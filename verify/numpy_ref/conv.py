@@ -72,14 +72,20 @@ def conv_out_size(size, k, s, p, d):
     return (size + 2 * p - (d * (k - 1) + 1)) // s + 1
 
 
-@register("Convolution")
-def convolution(call):
+def _checked(call):
+    """The bottom, the geometry and bias_term of a (de)convolution, with its inputs and blob count checked."""
     call.expect_bottoms(1)
     x = call.bottoms[0]
-    kernel, stride, pad, dilation, group, cout = geometry(call)
-    _check_layout(call, x, x.shape[1], cout, group)
+    geo = geometry(call)
+    _check_layout(call, x, x.shape[1], geo[5], geo[4])
     bias = call.param.convolution_param.bias_term
     call.expect_blobs(2 if bias else 1)
+    return x, geo, bias
+
+
+@register("Convolution")
+def convolution(call):
+    x, (kernel, stride, pad, dilation, group, cout), bias = _checked(call)
     n, cin, h, w = x.shape
     (kh, kw) = kernel
     w_ = call.blob(0, (cout, cin // group, kh, kw))
@@ -105,12 +111,7 @@ def convolution(call):
 @register("Deconvolution")
 def deconvolution(call):
     """The transpose of Convolution: W^T x gives per-tap columns, scattered back (col2im)."""
-    call.expect_bottoms(1)
-    x = call.bottoms[0]
-    kernel, stride, pad, dilation, group, cout = geometry(call)
-    _check_layout(call, x, x.shape[1], cout, group)
-    bias = call.param.convolution_param.bias_term
-    call.expect_blobs(2 if bias else 1)
+    x, (kernel, stride, pad, dilation, group, cout), bias = _checked(call)
     n, cin, h, w = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     w_ = call.blob(0, (cin, cout // group, kh, kw))
