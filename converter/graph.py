@@ -56,6 +56,21 @@ class Graph:
     nodes: tuple
     caffe_names: dict = field(default_factory=dict)  # blob id -> Caffe blob name
     final_version: dict = field(default_factory=dict)  # Caffe blob name -> blob id
+    input_layers: tuple = ()  # Input nodes (Caffe's `input` layer for `input:` fields), in net order
+
+    def input_nodes(self):
+        """The Input layers that declare the net's inputs (one synthetic `input` layer, as
+        Caffe's upgrade names it, for inputs declared by `input:` fields)."""
+        covered = {t for n in self.input_layers for t in n.tops}
+        rest = tuple(b for b in self.inputs if b not in covered)
+        if not rest:
+            return self.input_layers
+        names = {n.name for n in self.input_layers} | {n.name for n in self.nodes}
+        name = "input"
+        while name in names:
+            name = "_" + name
+        synthetic = Node(name=name, type="Input", bottoms=(), tops=rest, param=_input_param(name, rest))
+        return (synthetic,) + tuple(self.input_layers)
 
     def caffe_blob(self, blob_id):
         return self.caffe_names.get(blob_id, blob_id)
@@ -80,6 +95,10 @@ class Graph:
 
     def with_nodes(self, nodes, **changes):
         return replace(self, nodes=tuple(nodes), **changes)
+
+
+def _input_param(name, tops):
+    return caffe_pb.LayerParameter(name=name, type="Input", top=list(tops))
 
 
 def _rule_met(rule, phase):
@@ -184,7 +203,7 @@ def build_graph(parsed, phase=None):
     taken = set(inputs)
     for layer, _ in layers:
         taken.update(layer.top)
-    nodes = []
+    nodes, input_layers = [], []
     for i, (layer, line) in enumerate(layers):
         err = lambda msg: errors.append(ModelError(msg, file=path, line=line, layer=layer.name,
                                                    layer_type=layer.type))
@@ -200,6 +219,8 @@ def build_graph(parsed, phase=None):
                 current[t] = t
                 caffe_names[t] = t
                 writer_of[t] = layer.name
+            input_layers.append(Node(name=layer.name, type="Input", bottoms=(), tops=tuple(layer.top), param=layer,
+                                     line=line))
             continue
         bottoms = []
         for b in layer.bottom:
@@ -245,7 +266,7 @@ def build_graph(parsed, phase=None):
             raise errors[0]
         raise ModelErrors(f"{path}: {len(errors)} problems in the net:", errors)
     return Graph(name=net.name, file=path, inputs=inputs, nodes=tuple(nodes), caffe_names=caffe_names,
-                 final_version=dict(current))
+                 final_version=dict(current), input_layers=tuple(input_layers))
 
 
 def _reaches(layers, start, target, blob):

@@ -45,25 +45,6 @@ def make_net(layers, inputs=(("data", (2, 4, 7, 7)),), style="input_layer"):
     return 'name: "sweep"\n' + _inputs_block(style, inputs) + layers
 
 
-def _draw(node, shapes, rng, opts):
-    """Seeded blobs with values each layer type needs (positive variances, BN inverse stds)."""
-    out = []
-    for i, s in enumerate(shapes):
-        out.append(rng.standard_normal(s))
-    if node.type == "BN":
-        lo, hi = opts.get("inv_std", (0.1, 10.0))
-        out[3] = rng.uniform(lo, hi, shapes[3])
-        out[0] = rng.uniform(0.5, 1.5, shapes[0])
-    elif node.type == "BatchNorm":
-        f = opts.get("factor", 1.0)
-        out[1] = rng.uniform(0.1, 3, shapes[1]) * f
-        out[0] = out[0] * f
-        out[2] = np.full(shapes[2], f)
-    elif node.type == "PReLU":
-        out[0] = rng.uniform(-0.5, 0.5, shapes[0])
-    return [np.asarray(a, np.float32) for a in out]
-
-
 def _weights_for(path, rng, opts):
     graph = build_graph(read_prototxt(path))
     shapes = infer_shapes(graph)
@@ -71,7 +52,7 @@ def _weights_for(path, rng, opts):
     for node in graph.nodes:
         need = handler_for(node.type).blob_shapes(node, [shapes[b] for b in node.bottoms])
         if need:
-            weights[node.name] = _draw(node, need, rng, opts)
+            weights[node.name] = handler_for(node.type).sample_blobs(node, need, rng, opts)
     return graph, weights
 
 

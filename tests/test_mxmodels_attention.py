@@ -11,12 +11,14 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
 from caffe2mx.mxmodels import get_model, list_models
+from caffe2mx.converter.pipeline import read_net
+from conftest import UPSTREAM, need_shared
 from caffe2mx.mxmodels.blocks.attention import caffe_maxpool, resize_like
 from caffe2mx.mxmodels.blocks.residual import PreActBottleneck, ResNeXtUnit, caffe_layers
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOTXTS = REPO / "prototxts"
-UPSTREAM = Path("/work/shared/fixtures/upstream")
+
 
 MODELS = sorted(set(list_models("attention*")) | set(list_models("cifar_attention*"))
                 | set(list_models("face_attention*")))
@@ -360,7 +362,7 @@ def seeded_attention56(tmp_path_factory):
 def test_generated_prototxt_equals_upstream():
     """The bridge test uses prototxts/attention56.prototxt: it is fwang91's file."""
     ours = _prototxt_net(PROTOTXTS / "attention56.prototxt")
-    theirs = _prototxt_net(UPSTREAM / "Attention-56-deploy.prototxt")
+    theirs = _prototxt_net(need_shared(UPSTREAM / "Attention-56-deploy.prototxt"))
     assert [(l.name, l.type) for l in ours.layer] == [(l.name, l.type) for l in theirs.layer]
 
 
@@ -446,22 +448,19 @@ def test_load_caffe_reports_missing_and_extra_layers(tmp_path):
     assert "pre_res_2/branch1/conv3_1x1: blob shape" in str(err.value)
 
 
-@pytest.mark.skipif(not (REPO / "caffe2mx" / "api.py").exists(), reason="caffe2mx.convert not available")
 @pytest.mark.parametrize("name", ["attention56", "attentionnext56", "attention92", "attentionnext92"])
 def test_gluon_equals_converted_symbol(name, tmp_path):
     """Gluon model loaded from an init-weights caffemodel == the converted MXNet symbol."""
     from caffe2mx import convert
-    from caffe2mx.converter.init_weights import write_init_weights
     from caffe2mx.mxmodels.caffe_bridge import load_caffe
+    from caffe2mx.seeding import write_init_weights
     proto = PROTOTXTS / f"{name}.prototxt"
     weights = tmp_path / f"{name}.caffemodel"
-    write_init_weights(str(proto), str(weights), seed=3)
+    write_init_weights(read_net(proto), str(weights), seed=3)
     conv = convert(str(proto), str(weights))
     logits = conv.symbol.get_internals()[conv.name_map["blobs"]["classifier"]]
     converted = gluon.SymbolBlock(logits, [mx.sym.var("data")])
-    for key, param in converted.collect_params().items():
-        param._load_init(conv.arg_params[key] if key in conv.arg_params else conv.aux_params[key],
-                         mx.cpu())
+    converted.collect_params().load_dict({**conv.arg_params, **conv.aux_params}, ignore_extra=True)
     x = mx.nd.array(np.random.RandomState(0).uniform(-1, 1, (1, 3, 224, 224)).astype("float32"))
     ref = converted(x).asnumpy()
 

@@ -19,7 +19,7 @@ from caffe2mx.converter.caffemodel import read_caffemodel
 from caffe2mx.converter.errors import ModelError
 from caffe2mx.converter.graph import build_graph
 from caffe2mx.converter.prototxt import parse_prototxt_text, read_prototxt
-from caffe2mx.verify.numpy_ref import (UnsupportedLayerType, forward, input_writers_from_net, register,
+from caffe2mx.verify.numpy_ref import (UnsupportedLayerType, forward, register,
                                        supported_types)
 from caffe2mx.verify.numpy_ref.call import FLT_MAX
 
@@ -81,8 +81,7 @@ def assert_blobs_match(ref_blobs, caffe, tol, label):
 def test_golden_case(case, dtype):
     parsed, graph, weights, caffe = _load(case)
     inputs = {name: caffe[name] for name in case["inputs"]}
-    result = forward(graph, inputs, weights, dtype=dtype, splits=True,
-                     input_writers=input_writers_from_net(parsed.net))
+    result = forward(graph, inputs, weights, dtype=dtype, splits=True)
     assert_blobs_match(result.blobs, caffe, TOLERANCES[dtype], case["folder"])
 
 
@@ -97,8 +96,7 @@ def test_golden_case_with_bound_weights(case):
     parsed, graph, weights, caffe = _load(case)
     if weights:
         graph = bind_weights(graph, infer_shapes(graph), weights)
-    result = forward(graph, {name: caffe[name] for name in case["inputs"]}, splits=True,
-                     input_writers=input_writers_from_net(parsed.net))
+    result = forward(graph, {name: caffe[name] for name in case["inputs"]}, splits=True)
     assert_blobs_match(result.blobs, caffe, TOLERANCES[np.float64], case["folder"])
 
 

@@ -1,7 +1,7 @@
 """ONNX export: checker (full_check), ONNX Runtime against MXNet and against real Caffe.
 
 Zoo nets: seeded weights, batch 1 and a larger batch through one dynamic-batch model.
-Golden nets: every case of /work/shared/fixtures/caffe-golden, blob by blob.
+Golden nets: every case of ../shared/fixtures/caffe-golden, blob by blob.
 """
 import json
 import os
@@ -19,7 +19,8 @@ pytest.importorskip("onnxruntime")
 from caffe2mx import api  # noqa: E402
 from caffe2mx.cli import main as cli_main  # noqa: E402
 from caffe2mx.converter.errors import ModelError, ModelErrors, UsageError  # noqa: E402
-from caffe2mx.converter.onnx_export import (OnnxRunner, conversion_to_onnx, export_onnx,  # noqa: E402
+from caffe2mx.api import export_onnx  # noqa: E402
+from caffe2mx.converter.onnx_export import (OnnxRunner, conversion_to_onnx,  # noqa: E402
                                              run_onnx_blobs, supported_ops)
 from caffe2mx.converter.onnx_export.registry import translates  # noqa: E402
 from caffe2mx.converter.pipeline import convert_net, load_net  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from caffe2mx.cli import main
-from caffe2mx.verify.session import verify
+from caffe2mx.verification import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT.parent / "shared" / "fixtures" / "caffe-golden"

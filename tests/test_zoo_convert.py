@@ -7,7 +7,7 @@ import numpy as np
 
 from caffe2mx.converter.caffemodel import LayerBlobs
 from caffe2mx.converter.graph import build_graph
-from caffe2mx.converter.pipeline import convert_net, load_net
+from caffe2mx.converter.pipeline import convert_net, load_net, read_net
 from caffe2mx.converter.prototxt import read_prototxt
 from caffe2mx.converter.shapes import infer_shapes
 from caffe2mx.converter.weights import expected_blob_shapes
@@ -44,7 +44,7 @@ def test_converts_and_infers_imagenet_output(prototxt):
 
 @pytest.mark.parametrize("prototxt", [p for p in PROTOTXTS], ids=[p.stem for p in PROTOTXTS])
 def test_inspect_counts_match_architecture_facts(prototxt):
-    rows = inspect_net(prototxt)
+    rows = inspect_net(read_net(prototxt))
     t = totals(rows)
     name = prototxt.stem
     if name in FACTS_ALL:

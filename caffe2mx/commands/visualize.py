@@ -10,13 +10,17 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
+from ._options import add_model
+
 NAME = "visualize"
 HELP = "render the Caffe graph and the converted MXNet symbol (graphviz SVG)"
 
 
 def add_arguments(p):
     from caffe2mx.verify.graphs import MAX_UNITS
-    p.add_argument("prototxt", help="the Caffe deploy net")
+    p.add_argument("prototxt", nargs="?", help="the Caffe deploy net (optional with --model)")
+    add_model(p, "draw this converted model's symbol (and the prototxt its name map records) instead of "
+                 "converting now")
     p.add_argument("-o", "--output", default="graphs", metavar="DIR", help="output directory (default ./graphs)")
     p.add_argument("--max-nodes", type=int, default=MAX_UNITS, metavar="N",
                    help=f"most nodes on one page before layers are grouped by name prefix (default {MAX_UNITS}; "
@@ -24,19 +28,15 @@ def add_arguments(p):
     p.add_argument("--no-mxnet", action="store_true", help="only the Caffe graph (no conversion)")
 
 
-def _symbol(prototxt, progress):
-    from caffe2mx.converter.init_weights import seeded_weights
-    from caffe2mx.converter.pipeline import convert_net, load_net
-    weights = seeded_weights(prototxt, calibrate_bn=False)
-    net = load_net(prototxt, weights=weights, progress=progress)
-    conv = convert_net(net, progress=progress)
+def _symbol(net, progress):
+    from caffe2mx.converter.pipeline import bind, convert_net
+    from caffe2mx.seeding import seeded_weights
+    conv = convert_net(bind(net, seeded_weights(net, calibrate_bn=False)), progress=progress)
     return conv.symbol, conv.name_map
 
 
 def run(args):
-    from caffe2mx.converter.graph import build_graph
-    from caffe2mx.converter.prototxt import read_prototxt
-    from caffe2mx.converter.shapes import check_supported, infer_shapes
+    from caffe2mx.converter.pipeline import read_net
     from caffe2mx.verify import graphs
 
     if args.max_nodes < 2:
@@ -48,17 +48,24 @@ def run(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create the output directory ({exc})") from None
+    conv = None
+    if args.model:
+        from caffe2mx.converter.model_files import load
+        conv = load(args.model)
+    prototxt = args.prototxt or (conv.name_map.get("prototxt") if conv else None)
+    if not prototxt:
+        raise UsageError("give the prototxt (or --model PREFIX of a converted model)")
     progress = Progress(args.quiet)
     try:
-        graph = build_graph(read_prototxt(args.prototxt))
-        check_supported(graph)
-        shapes = infer_shapes(graph)
+        net = read_net(prototxt, {k: tuple(v) for k, v in conv.name_map["input_shapes"].items()} if conv else None,
+                       progress=progress)
+        graph, shapes = net.graph, net.shapes
         progress("drawing the Caffe graph")
         _, n_caffe = graphs.render_to(graphs.caffe_graph(graph, shapes), out, "caffe", max_units=args.max_nodes)
         lines = [f"wrote {out / 'caffe.svg'} ({len(graph.nodes)} layers"
                  + (f", {n_caffe} group pages in {out / 'caffe'})" if n_caffe else ")")]
         if not args.no_mxnet:
-            symbol, name_map = _symbol(args.prototxt, progress)
+            symbol, name_map = (conv.symbol, conv.name_map) if conv else _symbol(net, progress)
             progress("drawing the MXNet symbol")
             _, n_mx = graphs.render_to(graphs.mxnet_graph(symbol, name_map), out, "mxnet", max_units=args.max_nodes)
             lines.append(f"wrote {out / 'mxnet.svg'}" + (f" ({n_mx} group pages in {out / 'mxnet'})" if n_mx else ""))
