@@ -411,10 +411,19 @@ def _small_unit_net(tmp_path, drop=(), extra=(), reshape=None):
     if reshape:
         out_c, in_c, kh, kw = shapes[reshape][0]
         blobs[reshape] = [np.zeros((out_c, in_c + 1, kh, kw), "float32")]
+    # a valid net (the bridge reads it as the converter does): each layer reads its own input
     net = caffe_pb.NetParameter(name="unit")
-    for n in names:
-        if n not in drop:
-            net.layer.add(name=n, type=types[n])
+    for i, n in enumerate(x for x in names if x not in drop):
+        channels = shapes[n][0][1]
+        net.input.append(f"in{i}")
+        net.input_shape.add(dim=[1, channels, 4, 4])
+        layer = net.layer.add(name=n, type=types[n], bottom=[f"in{i}"], top=[f"out{i}"])
+        if types[n] == "Convolution":
+            out_c, _, kh, _ = shapes[n][0]
+            layer.convolution_param.num_output = out_c
+            layer.convolution_param.kernel_size.append(kh)
+            layer.convolution_param.pad.append(kh // 2)
+            layer.convolution_param.bias_term = False
     proto = tmp_path / "unit.prototxt"
     proto.write_text(str(net))
     model = tmp_path / "unit.caffemodel"
