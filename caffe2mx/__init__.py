@@ -3,9 +3,9 @@
 API: `caffe2mx.convert`, `caffe2mx.load`, `caffe2mx.verify`, `caffe2mx.export_onnx`,
 `caffe2mx.inspect` (see caffe2mx.api).
 """
-__version__ = "0.2.0"
-
 import os as _os
+
+from .converter.version import VERSION as __version__  # noqa: E402
 
 _os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 

@@ -1,6 +1,6 @@
 """Whole-net validation and shape inference with Caffe's rules (from the handlers)."""
 from .errors import ModelError, ModelErrors
-from .layers import handler_for, supported_types
+from .layers import handler_for, is_internal, supported_types
 
 
 def _err(graph, node, msg):
@@ -11,7 +11,7 @@ def check_supported(graph):
     """One error listing every unsupported layer and every unconvertible parameter."""
     unsupported, problems = [], []
     for node in graph.nodes:
-        h = handler_for(node.type)
+        h = None if is_internal(node.type) else handler_for(node.type)
         if h is None:
             unsupported.append(_err(graph, node, "unsupported layer type" +
                                     (" (Python layers are never imported or run)" if node.type == "Python" else "")))

@@ -10,10 +10,9 @@ import zlib
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 import caffe2mx
-from caffe2mx.converter.caffemodel import read_caffemodel, write_caffemodel
+from caffe2mx.converter.caffemodel import read_caffemodel
 from caffe2mx.converter.graph import build_graph
 from caffe2mx.converter.layers import handler_for
 from caffe2mx.converter.proto import caffe_pb
@@ -22,6 +21,7 @@ from caffe2mx.converter.shapes import infer_shapes
 from caffe2mx.verify.metrics import GOLDEN_RTOL, compare
 from caffe2mx.verify.mxnet_run import run_blobs
 from caffe2mx.verify.numpy_ref import forward
+from conftest import assert_ownership, write_test_caffemodel
 
 
 def _inputs_block(style, inputs):
@@ -56,17 +56,6 @@ def _weights_for(path, rng, opts):
     return graph, weights
 
 
-def write_weights(path, text, weights, types=None):
-    """A standard (V2) caffemodel holding `weights` for the named layers (`types`: name -> type
-    for nets whose text has no new-style layers)."""
-    if types:
-        layers = [(caffe_pb.LayerParameter(name=n, type=types[n]), w) for n, w in weights.items()]
-    else:
-        net = text_format.Parse(text, caffe_pb.NetParameter())
-        layers = [(lp, weights[lp.name]) for lp in net.layer if lp.name in weights]
-    write_caffemodel(str(path), "sweep", layers)
-
-
 def write_v1_weights(path, weights, types):
     """A legacy caffemodel: NetParameter.layers with V1 blobs carrying num/channels/height/width."""
     net = caffe_pb.NetParameter(name="sweep")
@@ -95,7 +84,7 @@ def check_net(tmp_path, case_id, text, *, opts=None, bn_blob3="inv_std", v1_type
         if v1_types:
             write_v1_weights(model, weights, v1_types)
         else:
-            write_weights(model, text, weights, v2_types)
+            write_test_caffemodel(model, weights, v2_types, None if v2_types else text, "sweep")
     inputs = {graph.caffe_blob(b): rng.standard_normal(s).astype(np.float32) * opts.get("in_scale", 1.0)
               + opts.get("in_shift", 0.0) for b, s in graph.inputs.items()}
     inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
@@ -120,6 +109,7 @@ def check_net(tmp_path, case_id, text, *, opts=None, bn_blob3="inv_std", v1_type
         assert d.nonfinite_ok and d.max_rel <= GOLDEN_RTOL, f"{case_id}: blob '{blob}' max_rel {d.max_rel:.3g}"
         checked += 1
     assert checked, "no blob compared"
+    assert_ownership(conv)
     return conv
 
 

@@ -12,7 +12,7 @@ from mxnet.gluon import nn
 
 from caffe2mx.mxmodels import get_model, list_models
 from caffe2mx.converter.pipeline import read_net
-from conftest import UPSTREAM, need_shared
+from conftest import UPSTREAM, need_shared, write_test_caffemodel
 from caffe2mx.mxmodels.blocks.attention import caffe_maxpool, resize_like
 from caffe2mx.mxmodels.blocks.residual import PreActBottleneck, ResNeXtUnit, caffe_layers
 
@@ -325,29 +325,6 @@ def _seeded_blobs(shapes, seed=0):
     return blobs
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _write_caffemodel(path, blobs, types):
-    """A caffemodel built with caffe_pb; float data merged as one packed field per blob."""
-    from caffe2mx.converter.proto import caffe_pb
-    net = caffe_pb.NetParameter(name="seeded")
-    for name, arrays in blobs.items():
-        layer = net.layer.add(name=name, type=types[name])
-        for arr in arrays:
-            blob = layer.blobs.add()
-            blob.shape.dim.extend(arr.shape)
-            raw = np.ascontiguousarray(arr, "<f4").tobytes()
-            blob.MergeFromString(b"\x2a" + _varint(len(raw)) + raw)
-    Path(path).write_bytes(net.SerializeToString())
-
-
 @pytest.fixture(scope="module")
 def seeded_attention56(tmp_path_factory):
     proto = PROTOTXTS / "attention56.prototxt"
@@ -355,7 +332,7 @@ def seeded_attention56(tmp_path_factory):
     types = {l.name: l.type for l in net.layer}
     blobs = _seeded_blobs(_blob_shapes(net))
     path = tmp_path_factory.mktemp("bridge") / "attention56.caffemodel"
-    _write_caffemodel(path, blobs, types)
+    write_test_caffemodel(path, blobs, types)
     return proto, path, blobs, types
 
 
@@ -427,7 +404,7 @@ def _small_unit_net(tmp_path, drop=(), extra=(), reshape=None):
     proto = tmp_path / "unit.prototxt"
     proto.write_text(str(net))
     model = tmp_path / "unit.caffemodel"
-    _write_caffemodel(model, {n: b for n, b in blobs.items() if n not in drop}, types)
+    write_test_caffemodel(model, {n: b for n, b in blobs.items() if n not in drop}, types)
     return unit, proto, model
 
 

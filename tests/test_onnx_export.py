@@ -27,10 +27,7 @@ from caffe2mx.converter.pipeline import convert_net, load_net  # noqa: E402
 from caffe2mx.verify.metrics import compare  # noqa: E402
 from caffe2mx.verify.mxnet_run import run_blobs  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "fixtures"
-GOLDEN = SHARED / "caffe-golden"
-UPSTREAM = SHARED / "upstream"
+from conftest import GOLDEN, REPO, UPSTREAM, golden_cases  # noqa: E402
 
 #: comparison thresholds, all through metrics.compare (max_rel) except softmax outputs (max_abs).
 #: "rel"/"softmax_abs" hold per layer (golden nets). Whole deep nets with seeded weights drift
@@ -107,9 +104,7 @@ def test_upstream_net_exports_and_matches_mxnet(name, tmp_path):
 
 
 def _golden_cases():
-    if not (GOLDEN / "index.json").is_file():
-        return []
-    return json.loads((GOLDEN / "index.json").read_text())["cases"]
+    return [p.values[0] for p in golden_cases() if p.values[0] is not None]
 
 
 def _golden_conversion(case):

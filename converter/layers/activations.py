@@ -14,6 +14,7 @@ class _Elementwise(LayerHandler):
 @register
 class ReLU(_Elementwise):
     types = ("ReLU",)
+    notes = "negative_slope as leaky ReLU"
     mx_ops = ("Activation", "LeakyReLU")
 
     def apply(self, node, x, em, nm):
@@ -26,6 +27,7 @@ class ReLU(_Elementwise):
 @register
 class PReLU(_Elementwise):
     types = ("PReLU",)
+    notes = "per channel or channel_shared"
     mx_ops = ("LeakyReLU",)
     blob_names = ("slope",)
 
@@ -92,7 +94,7 @@ class Power(_Elementwise):
     """(shift + scale * x) ^ power."""
 
     types = ("Power",)
-    mx_ops = ("_plus_scalar", "zeros_like", "_mul_scalar", "identity", "_power_scalar")
+    mx_ops = ("_plus_scalar", "zeros_like", "_mul_scalar", "_copy", "_power_scalar")
 
     def apply(self, node, x, em, nm):
         p = node.param.power_param

@@ -47,6 +47,7 @@ class _Affine(LayerHandler):
 @register
 class Scale(_Affine):
     types = ("Scale",)
+    notes = "any axis/num_axes; a blob or a second bottom"
     blob_names = ("scale", "bias")
 
     @staticmethod
@@ -87,6 +88,7 @@ class Scale(_Affine):
 @register
 class Bias(_Affine):
     types = ("Bias",)
+    notes = "any axis/num_axes; a blob or a second bottom"
     blob_names = ("bias",)
 
     @staticmethod

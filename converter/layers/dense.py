@@ -7,8 +7,9 @@ from .base import LayerHandler, canonical_axis, register
 @register
 class InnerProduct(LayerHandler):
     types = ("InnerProduct",)
+    notes = "any axis; transpose"
     blob_names = ("weight", "bias")
-    mx_ops = ("FullyConnected", "reshape")
+    mx_ops = ("FullyConnected", "Reshape")
     init_gain = True
 
     def check(self, node):

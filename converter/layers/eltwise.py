@@ -5,6 +5,7 @@ from .base import LayerHandler, register
 @register
 class Eltwise(LayerHandler):
     types = ("Eltwise",)
+    notes = "SUM (with coefficients), PROD, MAX"
     mx_ops = ("add_n", "_mul_scalar", "elemwise_mul", "broadcast_maximum")
     n_bottoms = (2, 1 << 30)
 

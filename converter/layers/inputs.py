@@ -7,6 +7,7 @@ class Input(LayerHandler):
     """One MXNet variable per top, named after the Caffe blob (what users feed as `data`)."""
 
     types = ("Input",)
+    notes = "also `input:` fields (input_dim / input_shape)"
     n_bottoms = (0, 0)
     n_tops = (1, 1 << 30)
 

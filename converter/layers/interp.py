@@ -38,7 +38,7 @@ def interp_size(node, in_shapes):
 @register
 class Interp(LayerHandler):
     types = ("Interp",)
-    mx_ops = ("slice", "identity", "_contrib_BilinearResize2D")
+    mx_ops = ("slice", "_copy", "_contrib_BilinearResize2D")
     notes = "fork Interp (align-corners bilinear); output size fixed at conversion"
     n_bottoms = (1, 2)
 

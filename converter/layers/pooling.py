@@ -51,7 +51,7 @@ def ave_divisors(size, k, s, p, out):
 @register
 class Pooling(LayerHandler):
     types = ("Pooling",)
-    mx_ops = ("Pooling", "slice", "pad", "broadcast_mul", "BlockGrad")
+    mx_ops = ("Pooling", "slice", "Pad", "broadcast_mul", "BlockGrad")
     notes = "MAX and AVE (not STOCHASTIC)"
 
     def check(self, node):

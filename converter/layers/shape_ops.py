@@ -19,7 +19,7 @@ def _concat_axis(node, shape):
 @register
 class Concat(LayerHandler):
     types = ("Concat",)
-    mx_ops = ("concat", "identity")
+    mx_ops = ("Concat", "_copy")
     n_bottoms = (1, 1 << 30)
 
     def output_shapes(self, node, in_shapes):
@@ -83,6 +83,7 @@ class Split(LayerHandler):
     """Copies of the bottom; the tops share the bottom's MXNet output."""
 
     types = ("Split",)
+    notes = "tops share the bottom"
     n_tops = (1, 1 << 30)
 
     def output_shapes(self, node, in_shapes):
@@ -102,7 +103,7 @@ def _reshape_code(in_shape, out_shape):
 @register
 class Flatten(LayerHandler):
     types = ("Flatten",)
-    mx_ops = ("reshape",)
+    mx_ops = ("Reshape",)
 
     def output_shapes(self, node, in_shapes):
         x = in_shapes[0]
@@ -120,7 +121,7 @@ class Flatten(LayerHandler):
 @register
 class Reshape(LayerHandler):
     types = ("Reshape",)
-    mx_ops = ("reshape",)
+    mx_ops = ("Reshape",)
 
     def output_shapes(self, node, in_shapes):
         x = list(in_shapes[0])
@@ -199,7 +200,8 @@ class Dropout(LayerHandler):
     """Identity at test time (Caffe scales while training instead)."""
 
     types = ("Dropout",)
-    mx_ops = ("identity",)
+    notes = "identity (TEST phase)"
+    mx_ops = ("_copy",)
 
     def emit(self, node, inputs, em):
         return [em.mx.identity(inputs[0], name=em.name(node))]

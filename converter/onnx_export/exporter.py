@@ -178,11 +178,8 @@ def _graph_name(name_map):
 
 
 def _version():
-    try:
-        from ... import __version__
-        return str(__version__)
-    except ImportError:  # pragma: no cover
-        return "0"
+    from ..version import VERSION
+    return VERSION
 
 
 def _max_ir_version(opset):
