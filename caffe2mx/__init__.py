@@ -11,7 +11,7 @@ _os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
 from . import api as _api  # noqa: E402
 from . import verify as _verify_package  # noqa: E402
-from .api import convert, export_onnx, inspect, load  # noqa: E402,F401
+from .api import Conversion, Net, convert, export_onnx, inspect, load, read_net  # noqa: E402,F401
 
 
 class _CallableVerify(type(_verify_package)):
