@@ -1,9 +1,10 @@
-"""Python API mirroring the CLI: convert, load, verify, export_onnx, inspect.
+"""Python API mirroring the CLI: convert, optimize, load, verify, export_onnx, inspect.
 
 Each function takes what the matching command takes; a prototxt may also be given as a
 `Net` already read by `read_net`, so a caller parses a net once for several steps.
 """
 from .converter.caffemodel import read_caffemodel
+from .converter.errors import UsageError
 from .converter.model_files import Conversion, load, save
 from .converter.pipeline import Net, bind, convert_net, load_net, read_net
 
@@ -31,6 +32,35 @@ def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std"
     if caffemodel is None:
         conv.name_map["caffemodel"] = None
         conv.name_map["seeded_weights"] = 0 if seed is None else seed
+    if output_prefix is not None:
+        conv.files = save(conv, output_prefix)
+    return conv
+
+
+def optimize(source, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std", seed=None, input_shapes=None,
+             progress=None):
+    """The inference-optimised MXNet model of a net (BN folded into convolutions, per-channel
+    affines, identities dropped; see `caffe2mx.converter.optimize`), as a Conversion.
+
+    `source` is a prototxt, a Net, or a Conversion made by `convert` in this process (its
+    weights and BN reading are reused). With `output_prefix` the three files are written
+    there (`caffe2mx convert --optimize -o P` writes them as P-opt-*). Bind it with
+    `caffe2mx.converter.optimize.bind_inference` or MXNet's MKLDNN subgraph backend on.
+    """
+    from .converter.optimize import convert_optimized
+    if isinstance(source, Conversion):
+        if source.net is None:
+            raise UsageError("optimize a loaded model from its prototxt (and caffemodel): the weighted net is "
+                             "needed, and a loaded PREFIX has only the MXNet files")
+        faithful = source
+        bn_blob3 = (source.name_map.get("options") or {}).get("bn_blob3", bn_blob3)
+    else:
+        faithful = convert(source, caffemodel, bn_blob3=bn_blob3, seed=seed, input_shapes=input_shapes,
+                           progress=progress)
+    conv = convert_optimized(faithful.net, bn_blob3=bn_blob3 or "inv_std", progress=progress)
+    for key in ("caffemodel", "seeded_weights"):
+        if key in faithful.name_map:
+            conv.name_map[key] = faithful.name_map[key]
     if output_prefix is not None:
         conv.files = save(conv, output_prefix)
     return conv
@@ -72,5 +102,5 @@ def inspect(prototxt, caffemodel=None, *, input_shapes=None):
     return inspect_net(_net(prototxt, input_shapes), caffemodel)
 
 
-__all__ = ["convert", "load", "verify", "export_onnx", "inspect", "read_net", "load_net", "convert_net", "save",
+__all__ = ["convert", "optimize", "load", "verify", "export_onnx", "inspect", "read_net", "load_net", "convert_net", "save",
            "Conversion", "Net"]

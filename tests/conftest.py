@@ -39,7 +39,7 @@ def assert_ownership(conv):
         assert listed.get(n["name"]) == layer
         if n["op"] != "null":
             entry = layers[layer]
-            type_ = "_BatchNormScale" if entry.get("fused_with") else entry["type"]
+            type_ = entry.get("emitted_as") or ("_BatchNormScale" if entry.get("fused_with") else entry["type"])
             assert n["op"] in handler_for(type_).mx_ops, f"{type_} emitted undeclared op {n['op']}"
 
 

@@ -3,7 +3,8 @@ PREFIX-0000.params (arg:/aux: keys) and PREFIX-namemap.json (Caffe blob -> MXNet
 import sys
 from pathlib import Path
 
-from ..api import convert
+from ..api import convert, optimize
+from ..converter.optimize import optimized_prefix
 from ..converter.errors import ModelError, UsageError
 from ..converter.model_files import check_output_prefix, output_prefix, save
 from ..progress import Progress
@@ -22,6 +23,12 @@ def add_arguments(p):
                         "PREFIX-namemap.json, creating missing directories")
     add_bn_blob3(p)
     add_seed(p)
+    p.add_argument("--optimize", action="store_true",
+                   help="also write the inference-optimised model as PREFIX-opt-symbol.json, -0000.params, "
+                        "-namemap.json: BN/BatchNorm/Scale folded into the convolution or inner product before "
+                        "them, the rest as one per-channel affine (+ReLU) each, Split/Dropout dropped; bind it "
+                        "with MXNet's MKLDNN subgraph backend (the default of Module/simple_bind) so oneDNN fuses "
+                        "convolution + bias + ReLU + sum")
     p.add_argument("--to-gluon", metavar="MODEL",
                    help="also load the weights into this caffe2mx.mxmodels Gluon model and save "
                         "PREFIX-gluon.params")
@@ -50,6 +57,8 @@ def run(args):
     caffemodel = weights_of(args)
     prefix = output_prefix(args.output, Path(args.prototxt).stem)
     check_output_prefix(prefix)
+    if args.optimize:
+        check_output_prefix(optimized_prefix(prefix))
     progress = Progress(quiet=args.quiet)
     seed = 0 if args.seed is None else args.seed
     conv = convert(args.prototxt, caffemodel, bn_blob3=args.bn_blob3, seed=seed, input_shapes=None,
@@ -57,7 +66,10 @@ def run(args):
     gluon_net = None
     if args.to_gluon:
         gluon_net = _load_gluon(args.to_gluon, conv, args.bn_blob3)
+    opt = optimize(conv, progress=progress) if args.optimize else None
     files = save(conv, prefix)
+    if opt is not None:
+        files.update({f"opt-{k}": v for k, v in save(opt, optimized_prefix(prefix)).items()})
     if gluon_net is not None:
         gluon_net.save_parameters(f"{prefix}-gluon.params")
         files["gluon"] = f"{prefix}-gluon.params"
@@ -66,7 +78,22 @@ def run(args):
         print(f"note: no caffemodel given: used seeded weights (seed {seed})", file=sys.stderr)
     for adj in conv.name_map["adjustments"]:
         print(f"adjusted: layer '{adj['layer']}' ({adj['type']}): {adj['message']}", file=sys.stderr)
+    if opt is not None and not args.quiet:
+        print(_folding_summary(opt.name_map["optimized"]), file=sys.stderr)
     if not args.quiet:
         for f in files.values():
             print(f)
     return 0
+
+
+def _folding_summary(record):
+    """One line per kind of folding, naming the layers (every one is in the name map)."""
+    kinds = {"weights": "folded into the weights of the layer before", "affine": "emitted as one per-channel affine",
+             "relu": "fused into the affine before", "identity": "dropped (identity)"}
+    lines = []
+    for how, text in kinds.items():
+        names = [f["layer"] for f in record["foldings"] if f["how"] == how]
+        if names:
+            shown = ", ".join(names[:4]) + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
+            lines.append(f"optimized: {len(names)} layer(s) {text}: {shown}")
+    return "\n".join(lines) or "optimized: nothing to fold"

@@ -96,6 +96,10 @@ class Power(_Elementwise):
     types = ("Power",)
     mx_ops = ("_plus_scalar", "zeros_like", "_mul_scalar", "_copy", "_power_scalar")
 
+    def identity(self, node, in_shapes):
+        p = node.param.power_param
+        return p.scale == 1 and p.shift == 0 and p.power == 1
+
     def apply(self, node, x, em, nm):
         p = node.param.power_param
         if p.scale == 0 or p.power == 0:

@@ -28,6 +28,13 @@ class _Affine(LayerHandler):
     n_bottoms = (1, 2)
     mx_ops = ("broadcast_mul", "broadcast_add", "expand_dims")
 
+    def _per_channel(self, node, in_shapes):
+        """True where the layer's blobs are one value per channel (axis 1) of its only bottom."""
+        if len(in_shapes) != 1 or len(in_shapes[0]) < 2:
+            return False
+        axis, shape = _scale_axes(node, self.param(node), in_shapes)
+        return axis == 1 and tuple(shape) == (in_shapes[0][1],)
+
     def output_shapes(self, node, in_shapes):
         _scale_axes(node, self.param(node), in_shapes)
         return [in_shapes[0]]
@@ -70,6 +77,13 @@ class Scale(_Affine):
             blobs.append((rng.standard_normal(shapes[-1]) * 0.2).astype(np.float32))
         return blobs
 
+    def channel_affine(self, node, in_shapes, options):
+        if not self._per_channel(node, in_shapes):
+            return None
+        a = np.asarray(node.blobs[0], np.float64).reshape(-1)
+        b = np.asarray(node.blobs[1], np.float64).reshape(-1) if node.param.scale_param.bias_term else np.zeros_like(a)
+        return a, b
+
     def emit(self, node, inputs, em):
         p = node.param.scale_param
         nm = em.name(node)
@@ -101,6 +115,12 @@ class Bias(_Affine):
 
     def init_blobs(self, node, shapes, rng):
         return [(rng.standard_normal(s) * 0.2).astype(np.float32) for s in shapes]
+
+    def channel_affine(self, node, in_shapes, options):
+        if not self._per_channel(node, in_shapes):
+            return None
+        b = np.asarray(node.blobs[0], np.float64).reshape(-1)
+        return np.ones_like(b), b
 
     def emit(self, node, inputs, em):
         nm = em.name(node)

@@ -86,6 +86,22 @@ class LayerHandler:
     def macs(self, node, in_shapes, out_shapes):
         return 0
 
+    # -- hooks of the inference optimiser (converter/optimize.py) ------------------------------
+    def identity(self, node, in_shapes):
+        """True where every top equals the (first) bottom, so the layer can be dropped."""
+        return False
+
+    def channel_affine(self, node, in_shapes, options):
+        """(scale, shift), float64 vectors over axis 1, where the layer is y = x * scale + shift
+        per channel with fixed values (frozen BN statistics, a per-channel Scale); else None."""
+        return None
+
+    def fold_affine(self, node, in_shapes, scale, shift):
+        """(param, blobs) of this layer with a following per-output-channel affine folded into
+        its weights and bias (float64, then float32); None where its outputs' axis 1 is not the
+        axis its weights index. `param` is a new LayerParameter; the parsed one is not touched."""
+        return None
+
 
 def spatial(param, single, h_name, w_name, repeated=None, default=None):
     """Caffe's (h, w) from a repeated field (1 or 2 values) or the *_h/*_w pair."""
@@ -97,6 +113,13 @@ def spatial(param, single, h_name, w_name, repeated=None, default=None):
     if len(values) == 1:
         return int(values[0]), int(values[0])
     return int(values[0]), int(values[1])
+
+
+def copy_param(param):
+    """A new LayerParameter equal to `param` (passes change copies, never the parsed net)."""
+    out = type(param)()
+    out.CopyFrom(param)
+    return out
 
 
 def canonical_axis(axis, ndim):

@@ -1,7 +1,7 @@
 """Convolution and Deconvolution (grouped, depthwise and dilated included)."""
 import numpy as np
 
-from .base import LayerHandler, register, spatial
+from .base import LayerHandler, copy_param, register, spatial
 
 
 def _conv_geometry(p):
@@ -66,6 +66,17 @@ class _ConvBase(LayerHandler):
         return dict(kernel=kernel, stride=stride, pad=pad, dilate=dilation, num_filter=p.num_output,
                     num_group=p.group, no_bias=not p.bias_term)
 
+    def fold_affine(self, node, in_shapes, scale, shift):
+        """Output channel o of the layer scaled by scale[o] and shifted by shift[o]: the weights
+        feeding channel o are scaled, the bias becomes bias * scale + shift (float64)."""
+        p = node.param.convolution_param
+        w = np.asarray(node.blobs[0], np.float64)
+        bias = np.asarray(node.blobs[1], np.float64).reshape(-1) if p.bias_term else np.zeros(p.num_output)
+        w = w * self._out_channel_factor(p, w.shape, np.asarray(scale, np.float64))
+        param = copy_param(node.param)
+        param.convolution_param.bias_term = True
+        return param, (w.astype(np.float32), (bias * scale + shift).astype(np.float32))
+
     def _params(self, node, em):
         """weight= and bias= variables for the MXNet op (bias left out without bias_term)."""
         blobs = em.blobs(node)
@@ -84,6 +95,11 @@ class Convolution(_ConvBase):
     @staticmethod
     def _weight_shape(p, c_in, kh, kw):
         return (p.num_output, c_in // p.group, kh, kw)
+
+    @staticmethod
+    def _out_channel_factor(p, w_shape, scale):
+        """Weights are (out, in/group, kh, kw): row o feeds output channel o."""
+        return scale.reshape(-1, 1, 1, 1)
 
     def output_shapes(self, node, in_shapes):
         self._check_input(node, in_shapes)
@@ -114,6 +130,15 @@ class Deconvolution(_ConvBase):
     @staticmethod
     def _weight_shape(p, c_in, kh, kw):
         return (c_in, p.num_output // p.group, kh, kw)
+
+    @staticmethod
+    def _out_channel_factor(p, w_shape, scale):
+        """Weights are (in, out/group, kh, kw): entry [r, j] feeds output channel
+        (r // (in/group)) * (out/group) + j."""
+        c_in, per_group = w_shape[0], w_shape[1]
+        group_of_row = np.arange(c_in) // (c_in // p.group)
+        channel = group_of_row[:, None] * per_group + np.arange(per_group)[None, :]
+        return scale[channel].reshape(c_in, per_group, 1, 1)
 
     def output_shapes(self, node, in_shapes):
         self._check_input(node, in_shapes)

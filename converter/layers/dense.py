@@ -1,7 +1,7 @@
 """InnerProduct: a fully connected layer over everything from `axis` on."""
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register
+from .base import LayerHandler, canonical_axis, copy_param, register
 
 
 @register
@@ -57,6 +57,20 @@ class InnerProduct(LayerHandler):
         x = em.mx.reshape(x, shape=(0,) * axis + (-1,), name=em.sub("flatten"))
         return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, flatten=False, name=nm,
                                      **params)]
+
+    def fold_affine(self, node, in_shapes, scale, shift):
+        """Only where the outputs lie on axis 1 (axis 1, so the top is (N, num_output)):
+        output n's weights are scaled by scale[n], the bias becomes bias * scale + shift."""
+        p = node.param.inner_product_param
+        axis, _ = self._split(node, in_shapes[0])
+        if axis != 1:
+            return None
+        w = np.asarray(node.blobs[0], np.float64)
+        bias = np.asarray(node.blobs[1], np.float64).reshape(-1) if p.bias_term else np.zeros(p.num_output)
+        w = w * (scale[None, :] if p.transpose else scale[:, None])
+        param = copy_param(node.param)
+        param.inner_product_param.bias_term = True
+        return param, (w.astype(np.float32), (bias * scale + shift).astype(np.float32))
 
     def macs(self, node, in_shapes, out_shapes):
         _, k = self._split(node, in_shapes[0])

@@ -6,7 +6,7 @@ from .base import LayerHandler, register
 class Eltwise(LayerHandler):
     types = ("Eltwise",)
     notes = "SUM (with coefficients), PROD, MAX"
-    mx_ops = ("add_n", "_mul_scalar", "elemwise_mul", "broadcast_maximum")
+    mx_ops = ("add_n", "elemwise_add", "_mul_scalar", "elemwise_mul", "broadcast_maximum")
     n_bottoms = (2, 1 << 30)
 
     def check(self, node):
@@ -30,6 +30,10 @@ class Eltwise(LayerHandler):
             if p.coeff:
                 terms = [t if c == 1 else mx._internal._mul_scalar(t, scalar=float(c), name=em.sub(f"coeff{i}"))
                          for i, (t, c) in enumerate(zip(inputs, p.coeff))]
+            if em.options.get("optimized") and len(terms) == 2:
+                # the optimised model: oneDNN's subgraph backend fuses elemwise_add (not add_n)
+                # into the convolution that produces one of its inputs
+                return [mx.elemwise_add(*terms, name=nm)]
             return [mx.add_n(*terms, name=nm)]
         op = mx.elemwise_mul if p.operation == p.PROD else mx.broadcast_maximum
         y = inputs[0]

@@ -46,6 +46,11 @@ class Interp(LayerHandler):
         _, _, oh, ow = interp_size(node, in_shapes)
         return [(in_shapes[0][0], in_shapes[0][1], oh, ow)]
 
+    def identity(self, node, in_shapes):
+        p = node.param.interp_param
+        he, we, oh, ow = interp_size(node, in_shapes)
+        return not (p.pad_beg or p.pad_end) and (he, we) == (oh, ow)
+
     def emit(self, node, inputs, em):
         mx, nm = em.mx, em.name(node)
         in_shapes = em.in_shapes(node)

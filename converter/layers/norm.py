@@ -58,6 +58,15 @@ def _calibrated_stats(x, rng):
     return mean, std, mismatch
 
 
+def fork_bn_affine(scale, shift, mean, blob3, eps, blob3_mode="inv_std"):
+    """The fork BN as y = x * a + b per channel (float64): a = scale * inv_std, b = shift - mean * a,
+    the inverse std being blob 3 itself, or 1/sqrt(blob3 + eps) where blob 3 is a variance."""
+    scale, shift, mean, blob3 = (np.asarray(v, np.float64).reshape(-1) for v in (scale, shift, mean, blob3))
+    inv_std = blob3 if blob3_mode == "inv_std" else 1.0 / np.sqrt(blob3 + np.float64(np.float32(eps)))
+    a = scale * inv_std
+    return a, shift - mean * a
+
+
 @register
 class BN(LayerHandler):
     """The Residual Attention Network fork's BN: y = (x - mean) * inv_std * scale + shift."""
@@ -88,6 +97,10 @@ class BN(LayerHandler):
                 rng.standard_normal(shapes[1]).astype(np.float32),
                 rng.standard_normal(shapes[2]).astype(np.float32),
                 rng.uniform(lo, hi, shapes[3]).astype(np.float32)]
+
+    def channel_affine(self, node, in_shapes, options):
+        return fork_bn_affine(*node.blobs, eps=node.param.bn_param.eps,
+                              blob3_mode=options.get("bn_blob3", "inv_std"))
 
     def emit(self, node, inputs, em):
         nm = em.name(node)
@@ -140,6 +153,21 @@ class BatchNorm(LayerHandler):
         p = node.param.batch_norm_param
         return p.use_global_stats if p.HasField("use_global_stats") else True
 
+    def channel_affine(self, node, in_shapes, options, scale_node=None):
+        """Global statistics only (batch statistics are not fixed): a = gamma / sqrt(var + eps),
+        b = beta - mean * a, with the fused Scale's gamma and beta where there is one."""
+        if not self._global(node):
+            return None
+        mean, var = batchnorm_stats(node.blobs)
+        a = 1.0 / np.sqrt(var + np.float64(np.float32(node.param.batch_norm_param.eps)))
+        b = -mean * a
+        if scale_node is not None:
+            gamma = np.asarray(scale_node.blobs[0], np.float64).reshape(-1)
+            beta = (np.asarray(scale_node.blobs[1], np.float64).reshape(-1)
+                    if scale_node.param.scale_param.bias_term else 0.0)
+            a, b = a * gamma, b * gamma + beta
+        return a, b
+
     def emit(self, node, inputs, em, scale_node=None):
         nm = em.name(node)
         eps = float(node.param.batch_norm_param.eps)
@@ -180,9 +208,39 @@ class BatchNormScale(LayerHandler):
     types = ("_BatchNormScale",)
     mx_ops = BatchNorm.mx_ops
 
+    def channel_affine(self, node, in_shapes, options):
+        bn, scale = node.fused
+        return BatchNorm().channel_affine(node, in_shapes, options, scale_node=scale)
+
     def emit(self, node, inputs, em):
         bn, scale = node.fused
         return BatchNorm().emit(node, inputs, em, scale_node=scale)
+
+
+#: the BatchNorm eps the optimiser's per-channel affine is emitted with (gamma absorbs it)
+AFFINE_EPS = 1e-5
+
+
+@register
+class ChannelAffine(LayerHandler):
+    """Made by the optimiser (converter/optimize.py) from a layer whose `channel_affine` is
+    fixed but which follows no layer it could fold into: y = x * a + b per channel, blobs
+    (a, b), emitted as one MXNet BatchNorm (mean 0, variance 1, gamma a * sqrt(1 + eps)) so
+    oneDNN runs it in one pass on its blocked layouts. `_ChannelAffineReLU` is the same with
+    the ReLU that read it fused in (MXNet's BatchNormWithReLU)."""
+
+    types = ("_ChannelAffine", "_ChannelAffineReLU")
+    mx_ops = ("BatchNorm", "_contrib_BatchNormWithReLU")
+
+    def emit(self, node, inputs, em):
+        a, b = (np.asarray(v, np.float64).reshape(-1) for v in node.blobs)
+        c = a.size
+        op = em.mx.contrib.BatchNormWithReLU if node.type == "_ChannelAffineReLU" else em.mx.BatchNorm
+        gamma = a * np.sqrt(1.0 + np.float64(np.float32(AFFINE_EPS)))
+        return [op(inputs[0], gamma=em.param("gamma", gamma), beta=em.param("beta", b),
+                   moving_mean=em.param("moving_mean", np.zeros(c), aux=True),
+                   moving_var=em.param("moving_var", np.ones(c), aux=True), eps=AFFINE_EPS, fix_gamma=False,
+                   use_global_stats=True, momentum=0.9, axis=1, name=em.name(node))]
 
 
 @register

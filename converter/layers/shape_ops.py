@@ -31,6 +31,9 @@ class Concat(LayerHandler):
         out[axis] = sum(s[axis] for s in in_shapes)
         return [tuple(out)]
 
+    def identity(self, node, in_shapes):
+        return len(in_shapes) == 1
+
     def emit(self, node, inputs, em):
         axis = _concat_axis(node, em.in_shapes(node)[0])
         if len(inputs) == 1:
@@ -88,6 +91,9 @@ class Split(LayerHandler):
 
     def output_shapes(self, node, in_shapes):
         return [in_shapes[0]] * len(node.tops)
+
+    def identity(self, node, in_shapes):
+        return True
 
     def emit(self, node, inputs, em):
         return [inputs[0]] * len(node.tops)
@@ -202,6 +208,9 @@ class Dropout(LayerHandler):
     types = ("Dropout",)
     notes = "identity (TEST phase)"
     mx_ops = ("_copy",)
+
+    def identity(self, node, in_shapes):
+        return True
 
     def emit(self, node, inputs, em):
         return [em.mx.identity(inputs[0], name=em.name(node))]

@@ -5,7 +5,7 @@ from .registry import Unsupported, attr_bool, attr_float, attr_int, attr_tuple, 
 
 # Only ops some layer handler emits (their `mx_ops`) are translated: a test ties the two.
 _UNARY = {"abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt"}
-_BINARY = {"elemwise_mul": "Mul", "broadcast_add": "Add", "broadcast_sub": "Sub", "broadcast_mul": "Mul",
+_BINARY = {"elemwise_mul": "Mul", "elemwise_add": "Add", "broadcast_add": "Add", "broadcast_sub": "Sub", "broadcast_mul": "Mul",
            "broadcast_div": "Div", "broadcast_maximum": "Max"}
 #: MXNet scalar op -> (ONNX op, scalar comes first)
 _SCALAR = {"_plus_scalar": ("Add", False), "_mul_scalar": ("Mul", False), "_power_scalar": ("Pow", False)}
