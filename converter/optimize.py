@@ -9,13 +9,12 @@ graph -> graph functions on the weighted IR, run in this order:
 3. every fixed per-channel affine (frozen fork BN, BatchNorm(+Scale) with global statistics,
    per-channel Scale/Bias) directly after a Convolution, Deconvolution or InnerProduct that
    nothing else reads is folded into its weights and bias (float64, then float32);
-4. the affines that remain become one `_ChannelAffine` node each (an MXNet BatchNorm with
-   mean 0 and variance 1), and a plain ReLU reading one alone is fused into it
-   (BatchNormWithReLU);
+4. the affines that remain become one `_ChannelAffine` node each (a depthwise 1x1
+   convolution on 4-D blobs);
 5. emission with 2-input Eltwise SUM as `elemwise_add`, which oneDNN can fuse.
 
 At bind time MXNet's oneDNN (MKLDNN) subgraph backend then fuses Convolution + bias + ReLU
-(+ the residual sum): `bind_inference` binds that way explicitly, and plain
+(+ the residual sum), the depthwise affines included: `bind_inference` binds that way explicitly, and plain
 `Module`/`simple_bind` do so by default in MXNet 1.9.1 CPU builds (unless
 MXNET_SUBGRAPH_BACKEND=NONE). Reading internal blobs (verify) binds with the backend off.
 
@@ -32,8 +31,7 @@ from .emit import Emitter, _mx
 from .errors import UsageError
 from .layers.norm import BN_BLOB3_MODES
 from .model_files import Conversion
-from .passes import (affine_to_channel_affine, fold_affine_into_producers, fuse_affine_relu, fuse_batchnorm_scale,
-                     remove_identities)
+from .passes import affine_to_channel_affine, fold_affine_into_producers, fuse_batchnorm_scale, remove_identities
 
 OPT_SUFFIX = "-opt"
 FORMAT = "caffe2mx-optimized/1"
@@ -46,18 +44,13 @@ class OptimizedGraph:
     aliases: dict
 
 
-def optimize_graph(graph, shapes, options, fuse_relu=True):
-    """The weighted graph through every optimisation pass; options as the emitter's (bn_blob3).
-    `fuse_relu` False keeps ReLUs after affines apart (for MXNet builds without oneDNN,
-    where BatchNormWithReLU does not run)."""
+def optimize_graph(graph, shapes, options):
+    """The weighted graph through every optimisation pass; options as the emitter's (bn_blob3)."""
     graph = fuse_batchnorm_scale(graph)
     graph, removed, aliases = remove_identities(graph, shapes)
     graph, folded = fold_affine_into_producers(graph, shapes, options)
     graph, affines = affine_to_channel_affine(graph, shapes, options)
-    relus = []
-    if fuse_relu:
-        graph, relus = fuse_affine_relu(graph, shapes)
-    return OptimizedGraph(graph=graph, foldings=tuple(removed + folded + affines + relus), aliases=aliases)
+    return OptimizedGraph(graph=graph, foldings=tuple(removed + folded + affines), aliases=aliases)
 
 
 def optimized_prefix(prefix):
@@ -71,7 +64,7 @@ def convert_optimized(net, *, bn_blob3="inv_std", progress=None):
         raise UsageError(f"bn_blob3 must be one of {', '.join(BN_BLOB3_MODES)}, not {bn_blob3!r}")
     say = progress or (lambda msg: None)
     options = {"bn_blob3": bn_blob3}
-    opt = optimize_graph(net.graph, net.shapes, options, fuse_relu=_has_onednn())
+    opt = optimize_graph(net.graph, net.shapes, options)
     say(f"emitting {len(opt.graph.nodes)} optimised layers ({len(net.graph.nodes)} in the net)")
     em = Emitter(opt.graph, net.shapes, options={**options, "optimized": True})
     symbol, args, auxs, name_map = em.run()
@@ -81,12 +74,6 @@ def convert_optimized(net, *, bn_blob3="inv_std", progress=None):
     return Conversion(symbol=symbol, arg_params={k: nd.array(v, dtype="float32") for k, v in args.items()},
                       aux_params={k: nd.array(v, dtype="float32") for k, v in auxs.items()},
                       name_map=name_map, net=net)
-
-
-def _has_onednn():
-    """MXNet built with oneDNN (the CPU wheels are): BatchNormWithReLU runs only there."""
-    from mxnet.runtime import Features
-    return Features().is_enabled("MKLDNN")
 
 
 def _describe(name_map, graph, opt):

@@ -38,8 +38,8 @@ class Folding:
     """One Caffe layer that the optimised graph no longer runs as its own node.
 
     `how`: "weights" (a per-channel affine folded into the producer's weights and bias),
-    "affine" (a layer turned into the per-channel affine node `into`), "relu" (a ReLU fused
-    into the affine before it), "identity" (a copy dropped, `into` None: readers read its bottom).
+    "affine" (a layer turned into the per-channel affine node `into`, itself), "identity" (a
+    copy dropped, `into` None: readers read its bottom).
     `blobs`: blob versions that no longer exist as MXNet outputs.
     """
 
@@ -127,7 +127,7 @@ def affine_to_channel_affine(graph, shapes, options):
     nodes, foldings = [], []
     for node in graph.nodes:
         affine = None
-        if len(node.bottoms) == 1 and node.type not in ("_ChannelAffine", "_ChannelAffineReLU"):
+        if len(node.bottoms) == 1 and node.type != "_ChannelAffine":
             affine = _handler(node).channel_affine(node, [shapes[node.bottoms[0]]], options)
         if affine is None:
             nodes.append(node)
@@ -136,26 +136,3 @@ def affine_to_channel_affine(graph, shapes, options):
         for m in _members(node):
             foldings.append(Folding(m.name, m.type, node.name, "affine"))
     return graph.with_nodes(nodes), foldings
-
-
-def fuse_affine_relu(graph, shapes):
-    """A `_ChannelAffine` on a 4-D blob whose only reader is a plain ReLU (negative_slope 0)
-    takes the ReLU in (`_ChannelAffineReLU`, one pass instead of two; MXNet's
-    BatchNormWithReLU runs on oneDNN's 4-D kernels only). Returns (graph, foldings)."""
-    outputs = set(graph.outputs())
-    readers = graph.consumers()
-    slots = list(graph.nodes)
-    where = {n.name: i for i, n in enumerate(slots)}
-    foldings = []
-    for i, node in enumerate(graph.nodes):
-        if (node.type != "_ChannelAffine" or len(node.tops) != 1 or node.tops[0] in outputs
-                or len(shapes[node.tops[0]]) != 4):
-            continue
-        rs = readers.get(node.tops[0], ())
-        if len(rs) != 1 or rs[0].type != "ReLU" or rs[0].param.relu_param.negative_slope != 0:
-            continue
-        relu = rs[0]
-        slots[i] = None
-        slots[where[relu.name]] = replace(node, type="_ChannelAffineReLU", tops=relu.tops)
-        foldings.append(Folding(relu.name, relu.type, node.name, "relu", (node.tops[0],)))
-    return graph.with_nodes(n for n in slots if n is not None), foldings

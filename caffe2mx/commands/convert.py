@@ -89,7 +89,7 @@ def run(args):
 def _folding_summary(record):
     """One line per kind of folding, naming the layers (every one is in the name map)."""
     kinds = {"weights": "folded into the weights of the layer before", "affine": "emitted as one per-channel affine",
-             "relu": "fused into the affine before", "identity": "dropped (identity)"}
+             "identity": "dropped (identity)"}
     lines = []
     for how, text in kinds.items():
         names = [f["layer"] for f in record["foldings"] if f["how"] == how]

@@ -217,7 +217,7 @@ class BatchNormScale(LayerHandler):
         return BatchNorm().emit(node, inputs, em, scale_node=scale)
 
 
-#: the BatchNorm eps the optimiser's per-channel affine is emitted with (gamma absorbs it)
+#: the BatchNorm eps a non-4-D per-channel affine is emitted with (gamma absorbs it)
 AFFINE_EPS = 1e-5
 
 
@@ -225,22 +225,26 @@ AFFINE_EPS = 1e-5
 class ChannelAffine(LayerHandler):
     """Made by the optimiser (converter/optimize.py) from a layer whose `channel_affine` is
     fixed but which follows no layer it could fold into: y = x * a + b per channel, blobs
-    (a, b), emitted as one MXNet BatchNorm (mean 0, variance 1, gamma a * sqrt(1 + eps)) so
-    oneDNN runs it in one pass on its blocked layouts. `_ChannelAffineReLU` is the same with
-    the ReLU that read it fused in (MXNet's BatchNormWithReLU)."""
+    (a, b). On a 4-D blob it is a depthwise 1x1 Convolution (weight a, bias b): oneDNN runs
+    it in one pass on its blocked layout, fuses a following ReLU into it at bind time, and
+    MXNet's int8 quantization quantizes it like any convolution. Other ranks get an MXNet
+    BatchNorm with mean 0, variance 1 and gamma a * sqrt(1 + eps)."""
 
-    types = ("_ChannelAffine", "_ChannelAffineReLU")
-    mx_ops = ("BatchNorm", "_contrib_BatchNormWithReLU")
+    types = ("_ChannelAffine",)
+    mx_ops = ("Convolution", "BatchNorm")
 
     def emit(self, node, inputs, em):
         a, b = (np.asarray(v, np.float64).reshape(-1) for v in node.blobs)
         c = a.size
-        op = em.mx.contrib.BatchNormWithReLU if node.type == "_ChannelAffineReLU" else em.mx.BatchNorm
+        if len(em.in_shapes(node)[0]) == 4:
+            return [em.mx.Convolution(inputs[0], weight=em.param("weight", a.reshape(c, 1, 1, 1)),
+                                      bias=em.param("bias", b), kernel=(1, 1), num_filter=c, num_group=c,
+                                      name=em.name(node))]
         gamma = a * np.sqrt(1.0 + np.float64(np.float32(AFFINE_EPS)))
-        return [op(inputs[0], gamma=em.param("gamma", gamma), beta=em.param("beta", b),
-                   moving_mean=em.param("moving_mean", np.zeros(c), aux=True),
-                   moving_var=em.param("moving_var", np.ones(c), aux=True), eps=AFFINE_EPS, fix_gamma=False,
-                   use_global_stats=True, momentum=0.9, axis=1, name=em.name(node))]
+        return [em.mx.BatchNorm(inputs[0], gamma=em.param("gamma", gamma), beta=em.param("beta", b),
+                                moving_mean=em.param("moving_mean", np.zeros(c), aux=True),
+                                moving_var=em.param("moving_var", np.ones(c), aux=True), eps=AFFINE_EPS,
+                                fix_gamma=False, use_global_stats=True, momentum=0.9, axis=1, name=em.name(node))]
 
 
 @register

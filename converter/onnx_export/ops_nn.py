@@ -71,10 +71,9 @@ def fully_connected(b, node):
     b.add("Add", [y, b.param(node.inputs[2])], node.output)
 
 
-@translates("BatchNorm", "_contrib_BatchNormWithReLU")
+@translates("BatchNorm")
 def batch_norm(b, node):
-    """Inference BatchNorm; fix_gamma=True (MXNet's default) means gamma is taken as 1.
-    BatchNormWithReLU (the optimiser's fused per-channel affine + ReLU) adds a Relu."""
+    """Inference BatchNorm; fix_gamma=True (MXNet's default) means gamma is taken as 1."""
     a = node.attrs
     if attr_int(a, "axis", 1) != 1:
         raise Unsupported(f"BatchNorm over axis {a['axis']}")
@@ -84,11 +83,7 @@ def batch_norm(b, node):
     else:
         scale = b.param(gamma)
     inputs = [node.inputs[0], scale] + [b.param(n) for n in node.inputs[2:5]]
-    if node.op == "BatchNorm":
-        b.add("BatchNormalization", inputs, node.output, epsilon=attr_float(a, "eps", 1e-3))
-        return
-    y = b.add("BatchNormalization", inputs, suffix="bn", epsilon=attr_float(a, "eps", 1e-3))
-    b.add("Relu", [y], node.output)
+    b.add("BatchNormalization", inputs, node.output, epsilon=attr_float(a, "eps", 1e-3))
 
 
 def _pool_windows(size, k, s, p, convention):
