@@ -27,6 +27,8 @@ they are absent from `blobs`/`versions`, and verify compares what survives) and 
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from .emit import Emitter, _mx
 from .errors import UsageError
 from .layers.norm import BN_BLOB3_MODES
@@ -121,13 +123,19 @@ def _describe(name_map, graph, opt):
 
 def bind_inference(conv, batch_size=None, ctx=None, backend="MKLDNN"):
     """An MXNet executor for the model's first input at `batch_size` (default: the net's),
-    with the subgraph `backend` applied explicitly (None: the symbol as it is)."""
+    with the subgraph `backend` applied explicitly (None: the symbol as it is). An int8
+    model (name map `quantized`) is bound as saved, its parameter types as stored."""
     mx = _mx()
-    (in_blob, in_var), = [(b, v) for b, v in conv.name_map["inputs"].items() if v in conv.input_names()][:1]
+    used = conv.input_names()
+    in_blob, in_var = next((b, v) for b, v in conv.name_map["inputs"].items() if v in used)
     shape = list(conv.name_map["input_shapes"][in_blob])
     if batch_size is not None:
         shape[0] = batch_size
-    symbol = conv.symbol.get_backend_symbol(backend) if backend else conv.symbol
-    exe = symbol.simple_bind(ctx or mx.cpu(), grad_req="null", **{in_var: tuple(shape)})
+    quantized = "quantized" in conv.name_map
+    symbol = conv.symbol.get_backend_symbol(backend) if backend and not quantized else conv.symbol
+    names = set(symbol.list_arguments()) | set(symbol.list_auxiliary_states())
+    types = {k: v.dtype for k, v in {**conv.arg_params, **conv.aux_params}.items() if k in names}
+    types[in_var] = np.float32
+    exe = symbol.simple_bind(ctx or mx.cpu(), grad_req="null", type_dict=types, **{in_var: tuple(shape)})
     exe.copy_params_from(conv.arg_params, conv.aux_params, allow_extra_params=True)
     return exe

@@ -1,0 +1,115 @@
+"""int8 models by MXNet's own post-training quantization (mx.contrib.quantization, oneDNN).
+
+`quantize_conversion` takes a converted model (best the optimised one: its BN is folded
+and its remaining per-channel affines are depthwise convolutions, so whole residual
+chains stay in int8) and calibration inputs, and returns the int8 Conversion: MXNet's
+`quantize_model_mkldnn` fuses convolution + ReLU + sum, quantizes weights per channel or
+per tensor, and sets every requantization range from the calibration set (`entropy`:
+thresholds minimising the KL divergence of each layer's output histogram, `naive`: the
+min/max seen). Written as PREFIX-int8-*; its name map keeps the inputs and outputs (its
+internal nodes are MXNet's fused int8 subgraphs, not Caffe layers) and records how it
+was made under `quantized`.
+
+Why MXNet's quantizer and not our own: it is what MXNet's int8 oneDNN kernels expect
+(calibrated `_sg_mkldnn_conv` nodes with fused requantization), and it is maintained
+with them; we only choose what to feed it and measure what comes out.
+"""
+import numpy as np
+
+from .emit import _mx
+from .errors import UsageError
+from .model_files import Conversion
+
+INT8_SUFFIX = "-int8"
+CALIB_MODES = ("entropy", "naive")
+GRANULARITIES = ("channel-wise", "tensor-wise")
+
+
+def int8_prefix(prefix):
+    return f"{prefix}{INT8_SUFFIX}"
+
+
+def _input(conv):
+    """(Caffe input blob, MXNet variable, shape) of a single-input model."""
+    used = conv.input_names()
+    inputs = [(b, v) for b, v in conv.name_map["inputs"].items() if v in used]
+    if len(inputs) != 1:
+        raise UsageError(f"quantization needs a net with one input; this one reads {len(inputs)}: "
+                         f"{', '.join(b for b, _ in inputs)}")
+    blob, var = inputs[0]
+    return blob, var, tuple(conv.name_map["input_shapes"][blob])
+
+
+def excluded_nodes(conv, layers):
+    """MXNet op names of the Caffe `layers` to keep in float (their main operators)."""
+    out = []
+    table = conv.name_map.get("layers") or {}
+    for layer in layers:
+        entry = table.get(layer)
+        if entry is None:
+            raise UsageError(f"--exclude {layer}: no such layer in the model's name map")
+        if entry.get("nodes"):
+            out.append(entry["mxnet_op"])
+    return out
+
+
+def quantize_conversion(conv, calib, *, calib_mode="entropy", granularity="channel-wise", exclude=(),
+                        batch_size=8, logger=None):
+    """The int8 Conversion of `conv`, calibrated on `calib` (N x C x H x W float32)."""
+    if calib_mode not in CALIB_MODES:
+        raise UsageError(f"calibration mode must be one of {', '.join(CALIB_MODES)}, not {calib_mode!r}")
+    if granularity not in GRANULARITIES:
+        raise UsageError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {granularity!r}")
+    mx = _mx()
+    from mxnet.contrib import quantization
+    blob, var, shape = _input(conv)
+    calib = np.asarray(calib, np.float32)
+    if calib.ndim != len(shape) or tuple(calib.shape[1:]) != tuple(shape[1:]):
+        raise UsageError(f"calibration inputs have shape {list(calib.shape)}, the net takes N x {list(shape[1:])}")
+    batch = max(1, min(batch_size, len(calib)))
+    data = mx.io.NDArrayIter(calib, batch_size=batch, data_name=var, last_batch_handle="pad")
+    qsym, qargs, qauxs = quantization.quantize_model_mkldnn(
+        conv.symbol, conv.arg_params, conv.aux_params, data_names=(var,), label_names=(), ctx=mx.cpu(),
+        excluded_sym_names=excluded_nodes(conv, exclude), calib_mode=calib_mode, calib_data=data,
+        num_calib_examples=len(calib), quantized_dtype="int8", quantize_mode="smart",
+        quantize_granularity=granularity, logger=logger)
+    nm = conv.name_map
+    outputs = dict(zip(nm["outputs"], qsym.list_outputs()))
+    name_map = {key: nm[key] for key in ("format", "net", "prototxt", "inputs", "input_shapes", "options",
+                                         "caffemodel", "seeded_weights") if key in nm}
+    name_map.update({
+        "outputs": outputs, "blobs": {**{b: v for b, v in nm["inputs"].items()}, **outputs}, "versions": {},
+        "layers": {}, "nodes": {}, "adjustments": [],
+        "quantized": {"by": "mxnet.contrib.quantization.quantize_model_mkldnn", "dtype": "int8",
+                      "calib_mode": calib_mode, "granularity": granularity, "calibration_inputs": int(len(calib)),
+                      "excluded_layers": list(exclude), "from_optimized": "optimized" in nm,
+                      "bind": "as saved (already fused for oneDNN; do not apply a subgraph backend again)"},
+    })
+    return Conversion(symbol=qsym, arg_params=qargs, aux_params=qauxs, name_map=name_map, net=conv.net)
+
+
+def predict(conv, x, batch_size=8):
+    """The model's first output for every row of `x`, run `batch_size` at a time (the last
+    batch padded), as one float array (N, ...)."""
+    from .optimize import bind_inference
+    _, var, _ = _input(conv)
+    x = np.asarray(x, np.float32)
+    exe = bind_inference(conv, batch_size)
+    outs = []
+    for i in range(0, len(x), batch_size):
+        chunk = x[i:i + batch_size]
+        n = len(chunk)
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
+        exe.arg_dict[var][:] = chunk
+        outs.append(exe.forward(is_train=False)[0].asnumpy()[:n])
+    return np.concatenate(outs)
+
+
+def agreement(reference, candidate):
+    """Top-1 agreement and the largest absolute output difference of two (N, classes, ...)
+    outputs (probabilities when the net ends in a softmax), per input row."""
+    ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    got = np.asarray(candidate, np.float64).reshape(len(candidate), -1)
+    return {"inputs": int(len(ref)), "top1_agreement": float(np.mean(ref.argmax(1) == got.argmax(1))),
+            "max_prob_diff": float(np.abs(ref - got).max())}
