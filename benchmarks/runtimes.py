@@ -50,6 +50,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_NET = REPO / "prototxts" / "attention92.prototxt"
 
 
+ROWS = ("faithful", "default-threads", "optimised", "zoo", "int8", "ort", "ort-optimised", "caffe")
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prototxt", nargs="?", default=str(DEFAULT_NET))
@@ -63,15 +66,26 @@ def parse_args(argv=None):
     ap.add_argument("--no-int8", dest="int8", action="store_false", help="leave out the int8 row")
     ap.add_argument("--calib", type=int, default=32, help="seeded calibration inputs for int8 (default 32)")
     ap.add_argument("--calib-mode", default="naive", choices=["naive", "entropy"])
+    ap.add_argument("--calib-batch", type=int, default=2,
+                    help="batch size of the calibration passes (every layer's output is kept: memory; default 2)")
     ap.add_argument("--eval", type=int, default=200, help="seeded inputs for the parity section (default 200)")
     ap.add_argument("--zoo", default="auto", help="Gluon zoo model to compare (default: the one named like the "
                     "prototxt, if its structure matches); 'none' to leave it out")
     ap.add_argument("--no-default-threads-row", dest="default_threads_row", action="store_false",
                     help="leave out the faithful symbol at MXNet's default thread count")
+    ap.add_argument("--rows", default=",".join(ROWS),
+                    help=f"which rows to run, comma-separated (default all: {','.join(ROWS)})")
     ap.add_argument("--profile-batch", type=int, default=1)
     ap.add_argument("--top", type=int, default=8, help="operators listed per profiled model (default 8)")
     ap.add_argument("--json", metavar="FILE", help="also write every measurement here")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    args.rows = set(args.rows.split(","))
+    unknown = args.rows - set(ROWS)
+    if unknown:
+        ap.error(f"unknown rows {', '.join(sorted(unknown))}; choose from {', '.join(ROWS)}")
+    if not args.int8:
+        args.rows.discard("int8")
+    return args
 
 
 def configure_threads(threads):
@@ -114,6 +128,7 @@ class Row:
     label: str
     run: dict                       # batch -> callable returning the first output as a NumPy array
     times: dict = field(default_factory=dict)
+    cpu: dict = field(default_factory=dict)   # process CPU seconds per forward (all threads)
     parity: dict = field(default_factory=dict)
     note: str = ""
 
@@ -161,6 +176,9 @@ def zoo_row(name, faithful, batches, inputs):
         return None, f"zoo model {name} does not match the net ({str(exc).splitlines()[1].strip()})"
     model.hybridize(backend="MKLDNN", static_alloc=True, static_shape=True)
     arrays = {b: mx.nd.array(inputs[b]) for b in batches}
+    if faithful.net.graph.nodes[-1].type == "Softmax":  # the zoo models end at the logits
+        return Row(f"Gluon zoo {name} (hybridized)", {b: (lambda b=b: mx.nd.softmax(model(arrays[b])).asnumpy())
+                                                     for b in batches}), ""
     return Row(f"Gluon zoo {name} (hybridized)", {b: (lambda b=b: model(arrays[b]).asnumpy()) for b in batches}), ""
 
 
@@ -180,11 +198,11 @@ for b in [int(v) for v in sys.argv[3].split(",")]:
 print("ready", flush=True)
 for line in sys.stdin:
     b = int(line)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = exes[b].forward(is_train=False)[0].asnumpy()
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     np.save(sys.argv[2] + ".out.npy", out)
-    print(dt, flush=True)
+    print(dt, dc, flush=True)
 """
 
 
@@ -204,9 +222,11 @@ class DefaultThreadsWorker:
         self.last = None
 
     def time_one(self, batch):
+        """(wall, process CPU) seconds of one forward in the worker."""
         self.proc.stdin.write(f"{batch}\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        wall, cpu = self.proc.stdout.readline().split()
+        return float(wall), float(cpu)
 
     def output(self, batch):
         self.time_one(batch)
@@ -281,6 +301,7 @@ def predict_all(fn_for_batch, x, batch):
 
 def main(argv=None):
     args = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
     configure_threads(args.threads)
     import mxnet as mx
     import caffe2mx
@@ -306,26 +327,32 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         rows = [mxnet_row("MXNet faithful symbol", faithful, args.batches, in_var, inputs)]
         worker = None
-        if args.default_threads_row and args.threads:
+        if "default-threads" in args.rows and args.default_threads_row and args.threads:
             save(faithful, Path(tmp) / "faithful")
             worker = DefaultThreadsWorker(Path(tmp) / "faithful", inputs, args.batches, tmp)
             rows.append(Row("MXNet faithful, default threads", {b: (lambda b=b: worker.output(b))
                                                                 for b in args.batches}))
-        rows.append(mxnet_row("MXNet optimised symbol", opt, args.batches, in_var, inputs))
-        zoo, why = zoo_row(args.zoo, faithful, args.batches, inputs)
-        rows.append(zoo) if zoo else notes.append(f"Gluon zoo row: {why}")
+        if "optimised" in args.rows:
+            rows.append(mxnet_row("MXNet optimised symbol", opt, args.batches, in_var, inputs))
+        if "zoo" in args.rows:
+            zoo, why = zoo_row(args.zoo, faithful, args.batches, inputs)
+            rows.append(zoo) if zoo else notes.append(f"Gluon zoo row: {why}")
         qconv = None
-        if args.int8:
+        if "int8" in args.rows:
             calib = np.random.default_rng(99).uniform(-1, 1, (args.calib,) + shape[1:]).astype(np.float32)
             tq = time.perf_counter()
-            qconv = quantize_conversion(opt, calib, calib_mode=args.calib_mode)
+            qconv = quantize_conversion(opt, calib, calib_mode=args.calib_mode, batch_size=args.calib_batch)
             notes.append(f"int8: calibrated ({args.calib_mode}) on {args.calib} seeded inputs in "
                          f"{time.perf_counter() - tq:.0f} s")
             rows.append(mxnet_row("MXNet int8 (oneDNN)", qconv, args.batches, in_var, inputs, backend=None))
-        rows.append(ort_row("ONNX Runtime faithful export", faithful, args.batches, in_blob, inputs, args.threads, tmp))
-        rows.append(ort_row("ONNX Runtime optimised export", opt, args.batches, in_blob, inputs, args.threads, tmp))
-        caffe, why = caffe_row(args.prototxt, args.caffemodel, faithful, args.batches, inputs, in_blob, tmp)
-        rows.append(caffe) if caffe else notes.append(f"Caffe row: {why}")
+        if "ort" in args.rows:
+            rows.append(ort_row("ONNX Runtime faithful export", faithful, args.batches, in_blob, inputs, args.threads,
+                                tmp))
+        if "ort-optimised" in args.rows:
+            rows.append(ort_row("ONNX Runtime optimised export", opt, args.batches, in_blob, inputs, args.threads, tmp))
+        if "caffe" in args.rows:
+            caffe, why = caffe_row(args.prototxt, args.caffemodel, faithful, args.batches, inputs, in_blob, tmp)
+            rows.append(caffe) if caffe else notes.append(f"Caffe row: {why}")
         setup_s = time.perf_counter() - t0
 
         # parity on the timed batches, against the faithful symbol without a subgraph backend
@@ -334,6 +361,7 @@ def main(argv=None):
             exe = bind_inference(faithful, b, backend=None)
             exe.arg_dict[in_var][:] = inputs[b]
             reference[b] = exe.forward(is_train=False)[0].asnumpy()
+            del exe
         for row in rows:
             for b in args.batches:
                 out = row.run[b]()
@@ -351,17 +379,24 @@ def main(argv=None):
             for b in args.batches:
                 for row in rows:
                     if worker is not None and row.label.endswith("default threads"):
-                        row.times.setdefault(b, []).append(worker.time_one(b))
-                        continue
-                    t = time.perf_counter()
-                    row.run[b]()
-                    row.times.setdefault(b, []).append(time.perf_counter() - t)
+                        wall, cpu = worker.time_one(b)
+                    else:
+                        t, c = time.perf_counter(), time.process_time()
+                        row.run[b]()
+                        wall, cpu = time.perf_counter() - t, time.process_time() - c
+                    row.times.setdefault(b, []).append(wall)
+                    row.cpu.setdefault(b, []).append(cpu)
             round_load.append(os.getloadavg()[0])
         if worker is not None:
             worker.close()
 
     load_end = os.getloadavg()
+    for r in rows:  # the timed executors hold activations for every batch size: free them first
+        r.run.clear()
+    import gc
+    gc.collect()
     med = {(r.label, b): statistics.median(r.times[b]) for r in rows for b in args.batches}
+    cpu = {(r.label, b): statistics.median(r.cpu[b]) for r in rows for b in args.batches}
 
     def ratio(label, other, b):
         return med[(other, b)] / med[(label, b)] if (other, b) in med else float("nan")
@@ -373,10 +408,11 @@ def main(argv=None):
     print(f"load average before {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, after "
           f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}; 1-min load per round "
           + " ".join(f"{v:.1f}" for v in round_load) + f"; set-up {setup_s:.0f} s")
-    print(f"medians of {args.rounds} interleaved rounds after {args.warmup} warm-up passes; 'x ORT' and "
-          f"'x faithful' are throughput ratios at the same batch; errors vs the faithful symbol (no backend)")
-    head = (f"{'runtime':<34}{'batch':>6}{'img/s':>9}{'ms/batch':>10}{'GFLOP/s':>9}{'%peak':>7}{'x ORT':>7}"
-            f"{'x faithful':>11}{'max rel err':>13}{'top-1 same':>11}")
+    print(f"medians of {args.rounds} interleaved rounds after {args.warmup} warm-up passes; 'cpu ms': process "
+          f"CPU time per batch (all threads, spinning included; less sensitive to other load than wall time); "
+          f"'x ORT' and 'x faithful': throughput ratios at the same batch; errors vs the faithful symbol (no backend)")
+    head = (f"{'runtime':<34}{'batch':>6}{'img/s':>9}{'ms/batch':>10}{'cpu ms':>9}{'GFLOP/s':>9}{'%peak':>7}"
+            f"{'x ORT':>7}{'x faithful':>11}{'max rel err':>13}{'top-1 same':>11}")
     print(head)
     print("-" * len(head))
     for b in args.batches:
@@ -384,7 +420,7 @@ def main(argv=None):
             sec = med[(r.label, b)]
             gflops = 2 * macs * b / sec / 1e9
             err, same = r.parity[b]
-            print(f"{r.label:<34}{b:>6}{b / sec:>9.2f}{sec * 1000:>10.1f}{gflops:>9.1f}"
+            print(f"{r.label:<34}{b:>6}{b / sec:>9.2f}{sec * 1000:>10.1f}{cpu[(r.label, b)] * 1000:>9.0f}{gflops:>9.1f}"
                   f"{(100 * gflops / peak if peak else float('nan')):>7.0f}"
                   f"{ratio(r.label, 'ONNX Runtime faithful export', b):>7.2f}"
                   f"{ratio(r.label, 'MXNet faithful symbol', b):>11.2f}{err:>13.2e}{100 * same:>10.0f}%")
@@ -395,10 +431,11 @@ def main(argv=None):
     x = inputs.get(args.profile_batch)
     if x is None:
         x = np.random.default_rng(5).uniform(-1, 1, (args.profile_batch,) + shape[1:]).astype(np.float32)
-    profiled = [("faithful symbol", faithful, "MKLDNN"), ("optimised symbol", opt, "MKLDNN")]
-    if qconv is not None:
+    profiled = [("faithful symbol", faithful, "MKLDNN"), ("optimised symbol", opt, "MKLDNN")] if args.top else []
+    if qconv is not None and profiled:
         profiled.append(("int8", qconv, None))
-    print(f"\ntop operators by time (MXNet profiler, batch {args.profile_batch}, ms per forward)")
+    if profiled:
+        print(f"\ntop operators by time (MXNet profiler, batch {args.profile_batch}, ms per forward)")
     for label, conv, backend in profiled:
         ops, total = profile(conv, args.profile_batch, in_var, x, args.top, backend)
         print(f"  {label}: {total:.1f} ms in operators")
@@ -429,6 +466,7 @@ def main(argv=None):
                 exe.arg_dict[in_var][:] = chunk
                 return exe.forward(is_train=False)[0].asnumpy()
             out = predict_all(fn, evals, b)
+            del exe, fn
             worst = max(compare(o, r).max_rel for o, r in zip(out, ref))
             a = agreement(ref, out)
             parity[label] = dict(a, max_rel_err=worst)
@@ -440,11 +478,14 @@ def main(argv=None):
         print(f"  {'float model, input + N(0, 1e-4) noise':<36} top-1 {100 * a['top1_agreement']:.1f}%  "
               f"max |diff| {a['max_prob_diff']:.3g}   (how strongly the net amplifies a perturbation)")
 
+    import resource
+    print(f"\npeak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "net": name, "macs": macs, "threads": args.threads, "peak_gflops": peak, "load_start": load_start,
             "load_end": load_end, "round_load": round_load,
             "rows": [{"label": r.label, "times": {str(b): r.times[b] for b in args.batches},
+                      "cpu": {str(b): r.cpu[b] for b in args.batches},
                       "parity": {str(b): r.parity[b] for b in args.batches}} for r in rows],
             "parity": parity, "notes": notes}, indent=1))
 

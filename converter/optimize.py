@@ -124,8 +124,11 @@ def _describe(name_map, graph, opt):
 def bind_inference(conv, batch_size=None, ctx=None, backend="MKLDNN"):
     """An MXNet executor for the model's first input at `batch_size` (default: the net's),
     with the subgraph `backend` applied explicitly (None: the symbol as it is). An int8
-    model (name map `quantized`) is bound as saved, its parameter types as stored."""
+    model (name map `quantized`) is bound as saved. The executor reads the conversion's own
+    parameter arrays (no copy), so several batch sizes cost one set of weights; feed it
+    through `exe.arg_dict[input variable]`."""
     mx = _mx()
+    ctx = ctx or mx.cpu()
     used = conv.input_names()
     in_blob, in_var = next((b, v) for b, v in conv.name_map["inputs"].items() if v in used)
     shape = list(conv.name_map["input_shapes"][in_blob])
@@ -133,9 +136,13 @@ def bind_inference(conv, batch_size=None, ctx=None, backend="MKLDNN"):
         shape[0] = batch_size
     quantized = "quantized" in conv.name_map
     symbol = conv.symbol.get_backend_symbol(backend) if backend and not quantized else conv.symbol
-    names = set(symbol.list_arguments()) | set(symbol.list_auxiliary_states())
-    types = {k: v.dtype for k, v in {**conv.arg_params, **conv.aux_params}.items() if k in names}
-    types[in_var] = np.float32
-    exe = symbol.simple_bind(ctx or mx.cpu(), grad_req="null", type_dict=types, **{in_var: tuple(shape)})
-    exe.copy_params_from(conv.arg_params, conv.aux_params, allow_extra_params=True)
-    return exe
+    args = {}
+    for name in symbol.list_arguments():
+        if name == in_var:
+            args[name] = mx.nd.zeros(tuple(shape), ctx=ctx, dtype=np.float32)
+        elif name in conv.arg_params:
+            args[name] = conv.arg_params[name]
+        else:
+            raise UsageError(f"the model has no value for its parameter '{name}'")
+    auxs = {name: conv.aux_params[name] for name in symbol.list_auxiliary_states()}
+    return symbol.bind(ctx, args=args, aux_states=auxs, grad_req="null")

@@ -23,6 +23,11 @@ from .model_files import Conversion
 INT8_SUFFIX = "-int8"
 CALIB_MODES = ("entropy", "naive")
 GRANULARITIES = ("channel-wise", "tensor-wise")
+#: operator types left in float by default: MXNet's int8 element-wise add/multiply (what is
+#: left of them once oneDNN has fused residual sums into convolutions: the attention masks'
+#: sums and products) were slower than float and less accurate on Attention-56 (single
+#: thread, batch 8: 1147 ms CPU all quantized, 1077 ms with these in float)
+FLOAT_OPS = ("elemwise_add", "elemwise_mul")
 
 
 def int8_prefix(prefix):
@@ -53,8 +58,8 @@ def excluded_nodes(conv, layers):
     return out
 
 
-def quantize_conversion(conv, calib, *, calib_mode="entropy", granularity="channel-wise", exclude=(),
-                        batch_size=8, logger=None):
+def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel-wise", exclude=(),
+                        float_ops=FLOAT_OPS, batch_size=8, logger=None):
     """The int8 Conversion of `conv`, calibrated on `calib` (N x C x H x W float32)."""
     if calib_mode not in CALIB_MODES:
         raise UsageError(f"calibration mode must be one of {', '.join(CALIB_MODES)}, not {calib_mode!r}")
@@ -70,7 +75,8 @@ def quantize_conversion(conv, calib, *, calib_mode="entropy", granularity="chann
     data = mx.io.NDArrayIter(calib, batch_size=batch, data_name=var, last_batch_handle="pad")
     qsym, qargs, qauxs = quantization.quantize_model_mkldnn(
         conv.symbol, conv.arg_params, conv.aux_params, data_names=(var,), label_names=(), ctx=mx.cpu(),
-        excluded_sym_names=excluded_nodes(conv, exclude), calib_mode=calib_mode, calib_data=data,
+        excluded_sym_names=excluded_nodes(conv, exclude), excluded_op_names=list(float_ops),
+        calib_mode=calib_mode, calib_data=data,
         num_calib_examples=len(calib), quantized_dtype="int8", quantize_mode="smart",
         quantize_granularity=granularity, logger=logger)
     nm = conv.name_map
@@ -82,7 +88,8 @@ def quantize_conversion(conv, calib, *, calib_mode="entropy", granularity="chann
         "layers": {}, "nodes": {}, "adjustments": [],
         "quantized": {"by": "mxnet.contrib.quantization.quantize_model_mkldnn", "dtype": "int8",
                       "calib_mode": calib_mode, "granularity": granularity, "calibration_inputs": int(len(calib)),
-                      "excluded_layers": list(exclude), "from_optimized": "optimized" in nm,
+                      "excluded_layers": list(exclude), "float_ops": list(float_ops),
+                      "from_optimized": "optimized" in nm,
                       "bind": "as saved (already fused for oneDNN; do not apply a subgraph backend again)"},
     })
     return Conversion(symbol=qsym, arg_params=qargs, aux_params=qauxs, name_map=name_map, net=conv.net)

@@ -1,4 +1,4 @@
-"""Ops that move data: Concat, slices, Reshape, Flatten, expand_dims, Pad and identities."""
+"""Ops that move data: Concat, slices, Reshape, Flatten, transpose, expand_dims, Pad and identities."""
 import numpy as np
 
 from .registry import Unsupported, attr_float, attr_int, attr_tuple, translates
@@ -59,6 +59,13 @@ def reshape(b, node):
             out[0] = 0
         shape = out
     b.add("Reshape", [node.inputs[0], b.ints("shape", list(shape))], node.output)
+
+
+@translates("transpose")
+def transpose(b, node):
+    axes = attr_tuple(node.attrs, "axes")
+    perm = list(axes) if axes else list(range(len(node.in_shapes[0])))[::-1]
+    b.add("Transpose", [node.inputs[0]], node.output, perm=perm)
 
 
 @translates("expand_dims")
