@@ -54,6 +54,8 @@ setup(
         "onnx": ["onnxruntime>=1.17,<1.20"],
         # `export-onnx --simplify`; onnxsim is not used by default: it pulls in numpy 2.
         "simplify": ["onnxoptimizer>=0.4"],
+        # `caffe2mx quantize --calib-mode entropy`: MXNet's KL threshold search imports scipy.stats
+        "int8": ["scipy>=1.9,<1.14"],
         "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"],
     },
     entry_points={"console_scripts": [

@@ -65,6 +65,12 @@ def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel
         raise UsageError(f"calibration mode must be one of {', '.join(CALIB_MODES)}, not {calib_mode!r}")
     if granularity not in GRANULARITIES:
         raise UsageError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {granularity!r}")
+    if calib_mode == "entropy":
+        try:
+            import scipy.stats  # noqa: F401  (MXNet's KL threshold search imports it)
+        except ImportError:
+            raise UsageError("--calib-mode entropy needs scipy: pip install 'caffe2mx[int8]' "
+                             "(or use --calib-mode naive)") from None
     mx = _mx()
     from mxnet.contrib import quantization
     blob, var, shape = _input(conv)

@@ -237,3 +237,23 @@ def test_optimize_api_reuses_a_conversion_and_keeps_seeded_weights(tmp_path):
     assert run.outcome.passed
     with pytest.raises(Exception, match="prototxt"):
         caffe2mx.optimize(caffe2mx.load(tmp_path / "o"))
+
+
+def test_runtimes_benchmark_runs_on_a_small_net(tmp_path):
+    """The benchmark script itself (numbers are not asserted: speed is never a unit test)."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    folder = need_shared(GOLDEN / "net_attention_block")
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "runtimes.py"), str(folder / "net.prototxt"),
+                        str(folder / "weights.caffemodel"), "--batches", "2", "--rounds", "1", "--warmup", "0",
+                        "--rows", "faithful,optimised,int8,ort-optimised", "--calib", "4", "--eval", "4", "--top", "3",
+                        "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "MXNet optimised symbol" in r.stdout and "top operators by time" in r.stdout
+    result = json.loads(out.read_text())
+    rows = {row["label"]: row for row in result["rows"]}
+    assert set(rows) == {"MXNet faithful symbol", "MXNet optimised symbol", "MXNet int8 (oneDNN)",
+                         "ONNX Runtime optimised export"}
+    assert rows["MXNet optimised symbol"]["parity"]["2"][0] < FOLD_RTOL  # same outputs as the faithful model

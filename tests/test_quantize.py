@@ -105,3 +105,11 @@ def test_agreement_counts_top1_and_the_largest_difference():
     got = np.array([[0.1, 0.6, 0.3], [0.3, 0.5, 0.2], [0.2, 0.2, 0.6], [0.9, 0.05, 0.05]])
     a = agreement(ref, got)
     assert a == {"inputs": 4, "top1_agreement": 0.75, "max_prob_diff": pytest.approx(0.2)}
+
+
+def test_entropy_calibration_runs(optimised, tmp_path):
+    pytest.importorskip("scipy")
+    import caffe2mx
+    assert main(["quantize", str(optimised), "--calib", "random:8", "--calib-mode", "entropy", "--min-agreement", "0",
+                 "-o", str(tmp_path / "q")]) == 0
+    assert caffe2mx.load(tmp_path / "q").name_map["quantized"]["calib_mode"] == "entropy"
