@@ -54,7 +54,8 @@ setup(
         "onnx": ["onnxruntime>=1.17,<1.20"],
         # `export-onnx --simplify`; onnxsim is not used by default: it pulls in numpy 2.
         "simplify": ["onnxoptimizer>=0.4"],
-        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"],
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4",
+                 "hypothesis>=6.100"],  # property-based fuzzing of prototxts, nets and caffemodels
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

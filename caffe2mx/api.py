@@ -3,8 +3,9 @@
 Each function takes what the matching command takes; a prototxt may also be given as a
 `Net` already read by `read_net`, so a caller parses a net once for several steps.
 """
+from .converter import budget
 from .converter.caffemodel import read_caffemodel
-from .converter.model_files import Conversion, load, save
+from .converter.model_files import Conversion, check_output_prefix, load, save
 from .converter.pipeline import Net, bind, convert_net, load_net, read_net
 
 
@@ -13,26 +14,32 @@ def _net(prototxt, input_shapes=None, progress=None):
 
 
 def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std", seed=None, input_shapes=None,
-            progress=None):
+            progress=None, force=False):
     """Convert a Caffe net; returns a Conversion with .symbol, .arg_params, .aux_params, .name_map.
 
     Without a caffemodel the net gets seeded weights (`caffe2mx.seeding`, seed 0 unless
     given) and `name_map["seeded_weights"]` says so. With `output_prefix` the three files
-    PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json are written too.
+    PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json are written too (existing
+    ones are replaced only with `force`). A net whose conversion would need more memory than
+    the budget (converter.budget) is refused before anything is allocated.
     """
     net = _net(prototxt, input_shapes, progress)
+    budget.check(net, "convert", caffemodel=caffemodel)
+    if output_prefix is not None:
+        check_output_prefix(output_prefix, force=force, inputs=(net.file, caffemodel))
     if caffemodel is None:
         from .seeding import seeded_weights
         loaded = bind(net, seeded_weights(net, seed=0 if seed is None else seed))
     else:
         (progress or (lambda m: None))(f"reading {caffemodel}")
-        loaded = bind(net, read_caffemodel(caffemodel, progress=progress), caffemodel)
+        wanted = {n.name for n in net.graph.nodes}
+        loaded = bind(net, read_caffemodel(caffemodel, progress=progress, layers=wanted), caffemodel)
     conv = convert_net(loaded, bn_blob3=bn_blob3 or "inv_std", progress=progress)
     if caffemodel is None:
         conv.name_map["caffemodel"] = None
         conv.name_map["seeded_weights"] = 0 if seed is None else seed
     if output_prefix is not None:
-        conv.files = save(conv, output_prefix)
+        conv.files = save(conv, output_prefix, force=force, inputs=(net.file, caffemodel))
     return conv
 
 
@@ -46,18 +53,43 @@ def verify(prototxt=None, caffemodel=None, **options):
 
 
 def export_onnx(source, caffemodel=None, output=None, *, opset=None, dynamic_batch=True, simplify=False,
-                bn_blob3="inv_std", seed=None, input_shapes=None, progress=None):
+                bn_blob3="inv_std", seed=None, input_shapes=None, progress=None, force=False):
     """ONNX ModelProto of a net (prototxt path, Net, Conversion, or converted-model PREFIX);
-    also written to `output` when given."""
+    also written to `output` when given (an existing file is replaced only with `force`)."""
     from .converter import onnx_export
     if isinstance(source, Conversion):
         conv = source
+        budget.check_bytes(_params_estimate(conv), "ONNX export of this model")
     elif isinstance(source, Net) or not _is_model_prefix(source):
-        conv = convert(source, caffemodel, bn_blob3=bn_blob3, seed=seed, input_shapes=input_shapes, progress=progress)
+        net = _net(source, input_shapes, progress)
+        budget.check(net, "export-onnx", caffemodel=caffemodel)
+        conv = convert(net, caffemodel, bn_blob3=bn_blob3, seed=seed, progress=progress)
     else:
+        est = budget.Estimate()
+        est.add("weights", 4 * _size(f"{source}-0000.params"))
+        budget.check_bytes(est, "ONNX export of this model", file=f"{source}-0000.params")
         conv = load(source)
+    if output is not None:
+        inputs = [conv.name_map.get("prototxt"), conv.name_map.get("caffemodel"), caffemodel]
+        inputs += list((conv.files or {}).values())
+        onnx_export.check_output(output, force=force, inputs=inputs)
     return onnx_export.export_conversion(conv, output, opset=opset or onnx_export.DEFAULT_OPSET,
-                                         dynamic_batch=dynamic_batch, simplify=simplify, progress=progress)
+                                         dynamic_batch=dynamic_batch, simplify=simplify, progress=progress,
+                                         force=force)
+
+
+def _size(path):
+    import os
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _params_estimate(conv):
+    est = budget.Estimate()
+    est.add("weights", 3 * sum(v.size * 4 for d in (conv.arg_params, conv.aux_params) for v in d.values()))
+    return est
 
 
 def _is_model_prefix(source):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .converter import budget
 from .converter.errors import Caffe2MXError, UsageError
 
 from .verify import references
@@ -152,6 +153,7 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
     conversion, net, bn_blob3 = _converted_model(prototxt, caffemodel, model, bn_blob3, seed, input_shapes,
                                                  warnings.append, clock)
     caffemodel = net.caffemodel
+    budget.check(net, "verify", caffemodel=caffemodel, seeded=False)
     symbol, args, auxs, name_map = (conversion.symbol, conversion.arg_params, conversion.aux_params,
                                     conversion.name_map)
     graph, shapes = net.graph, net.shapes

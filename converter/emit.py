@@ -37,6 +37,7 @@ class Emitter:
         self._node_names = {}
         self._params_of = {}
         self.owner = {}  # MXNet node name -> Caffe layer name
+        self._copy_source = {}  # identity node name -> the symbol it copies
         self._current = None
 
     # -- names -------------------------------------------------------------------------
@@ -75,6 +76,15 @@ class Emitter:
         name = self.sub(suffix)
         self._record("const", name, array)
         return self.mx.BlockGrad(self.mx.Variable(name, shape=tuple(np.shape(array))), name=self.sub(f"{suffix}_fixed"))
+
+    def identity(self, x, name):
+        """An identity (`_copy`) node named `name`. A copy of a copy reads the first copy's
+        input instead: MXNet 1.9.1 cannot bind `_copy(_copy(variable))` (two identity layers in
+        a row on a net input, e.g. Dropout after Dropout), and the values are the same."""
+        src = self._copy_source.get(x.name, x) if len(x.list_outputs()) == 1 else x
+        out = self.mx.identity(src, name=name)
+        self._copy_source[out.name] = src
+        return out
 
     def variable(self, base, shape):
         """A fed variable (net input, teacher-forced bottom) owned by the current layer."""

@@ -171,7 +171,9 @@ def build_graph(parsed, phase=None):
     raw += [(_upgrade_v1(l), line) for l, line in zip(net.layers, parsed.v1_layer_lines)]
 
     errors = []
-    inputs = dict(_net_inputs(net, path))
+    declared = _net_inputs(net, path)
+    inputs = dict(declared)
+    errors += _twice_declared(declared, path)
     layers = []
     for layer, line in raw:
         inc = _included(layer, phase)
@@ -204,6 +206,7 @@ def build_graph(parsed, phase=None):
     for layer, _ in layers:
         taken.update(layer.top)
     nodes, input_layers = [], []
+    cycles = {}  # filled on the first out-of-order bottom: layer index -> strongly connected component
     for i, (layer, line) in enumerate(layers):
         err = lambda msg: errors.append(ModelError(msg, file=path, line=line, layer=layer.name,
                                                    layer_type=layer.type))
@@ -215,6 +218,10 @@ def build_graph(parsed, phase=None):
                 err(f"{len(layer.top)} tops but {len(shapes)} input shapes")
                 continue
             for t, s in zip(layer.top, shapes):
+                if t in inputs:
+                    first = f"by layer '{writer_of[t]}'" if writer_of.get(t) else "by an `input:` field"
+                    err(f"input '{t}' is already declared {first}; an input is declared once")
+                    continue
                 inputs[t] = s
                 current[t] = t
                 caffe_names[t] = t
@@ -230,7 +237,9 @@ def build_graph(parsed, phase=None):
             later = first_writer.get(b)
             if later is None:
                 err(f"bottom '{b}' is not produced by any layer or input")
-            elif _reaches(layers, later, i, b):
+            elif later == i:
+                err(f"bottom '{b}' is written only by this layer itself (in place): nothing produces it first")
+            elif _same_cycle(layers, later, i, cycles):
                 err(f"bottom '{b}' comes from layer '{layers[later][0].name}' (line {layers[later][1]}), "
                     f"which itself depends on this layer: the net has a cycle")
             else:
@@ -261,6 +270,8 @@ def build_graph(parsed, phase=None):
                           param=layer, line=line, index=len(nodes)))
     if not inputs:
         errors.append(ModelError("the net declares no input (`input:` fields or an `Input` layer)", file=path))
+    elif not nodes and not errors:
+        errors.append(ModelError("the net has inputs but no layers: there is nothing to convert", file=path))
     if errors:
         if len(errors) == 1:
             raise errors[0]
@@ -269,20 +280,66 @@ def build_graph(parsed, phase=None):
                  final_version=dict(current), input_layers=tuple(input_layers))
 
 
-def _reaches(layers, start, target, blob):
-    """Does layer `start` (transitively) read what layer `target` writes?"""
-    produced_by = {}
-    for i, (layer, _) in enumerate(layers):
-        for t in layer.top:
-            produced_by.setdefault(t, []).append(i)
-    seen, stack = set(), [start]
-    while stack:
-        i = stack.pop()
-        if i == target:
-            return True
-        if i in seen:
+def _twice_declared(declared, path):
+    """An `input:` name given twice is an error (Caffe would silently keep the later shape)."""
+    seen, errors = set(), []
+    for name, _ in declared:
+        if name in seen:
+            errors.append(ModelError(f"input '{name}' is declared twice; an input is declared once", file=path))
+        seen.add(name)
+    return errors
+
+
+def _same_cycle(layers, a, b, cycles):
+    """Are layers a and b on one dependency cycle? Strongly connected components (Tarjan,
+    iterative) of the whole net are computed once, on the first call, into `cycles`: linear in
+    the number of layers and blobs, whatever the number of out-of-order bottoms."""
+    if not cycles:
+        cycles.update(_components(layers))
+    return cycles[a] == cycles[b]
+
+
+def _components(layers):
+    """Layer index -> component id, for the graph with an edge from each writer of a blob to
+    each reader of it."""
+    writers = {}
+    for i, entry in enumerate(layers):
+        for t in entry[0].top:
+            writers.setdefault(t, []).append(i)
+    succ = [[] for _ in layers]
+    for i, entry in enumerate(layers):
+        for b in entry[0].bottom:
+            for w in writers.get(b, ()):
+                succ[w].append(i)
+    index, low, comp = {}, {}, {}
+    stack, on_stack, counter = [], set(), 0
+    for root in range(len(layers)):
+        if root in index:
             continue
-        seen.add(i)
-        for b in layers[i][0].bottom:
-            stack.extend(produced_by.get(b, []))
-    return False
+        work = [(root, 0)]
+        while work:
+            v, k = work.pop()
+            if k == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            if k < len(succ[v]):
+                work.append((v, k + 1))
+                w = succ[v][k]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp[w] = v
+                    if w == v:
+                        break
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return comp

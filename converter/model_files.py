@@ -2,18 +2,26 @@
 
 A conversion is PREFIX-symbol.json, PREFIX-0000.params (`arg:`/`aux:` keys, loadable by
 plain MXNet) and PREFIX-namemap.json (the Caffe <-> MXNet name map every tool reads).
-`save` writes all three or none; `load` reads them back with located errors.
+
+`save` writes all of them through one staging directory (converter/staging.py): a failed
+or interrupted run leaves the old files as they were, and existing files are replaced only
+with `force`. The name map is written last and records, under "integrity", the SHA-256 of
+each file it belongs with and of its own content; `load` checks them, so a reader never
+takes files of two generations (or a truncated or edited file) for one model. It also
+checks that the symbol's parameters are all there with the shapes the symbol infers, so
+every tool downstream gets a model that binds, or a located ModelError.
 """
+import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError, UsageError
+from .staging import Staging, check_targets
 
 SUFFIXES = ("symbol.json", "0000.params", "namemap.json")
+INTEGRITY = "integrity"
 
 
 @dataclass
@@ -43,8 +51,8 @@ class Conversion:
         return block
 
 
-def files_of(prefix):
-    return {s: f"{prefix}-{s}" for s in SUFFIXES}
+def files_of(prefix, extra=()):
+    return {s: f"{prefix}-{s}" for s in tuple(SUFFIXES) + tuple(extra)}
 
 
 def output_prefix(output, stem):
@@ -58,69 +66,159 @@ def output_prefix(output, stem):
     return path
 
 
-def check_output_prefix(prefix):
-    """Fail before any work if PREFIX-* cannot be written (missing parents are created later)."""
-    prefix = Path(prefix)
-    out_dir = prefix.parent if str(prefix.parent) else Path(".")
-    probe = out_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"{out_dir}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK):
-        raise UsageError(f"{out_dir}: output directory is not writable")
-    for f in files_of(prefix).values():
-        if Path(f).is_dir():
-            raise UsageError(f"{f}: is a directory; choose another output prefix")
-    return out_dir
+def check_output_prefix(prefix, *, force=False, inputs=(), extra=()):
+    """Fail before any work if PREFIX-* cannot be written: a target is a directory or an
+    input of the run, or exists and `force` is not given (missing parents are created later)."""
+    return check_targets(list(files_of(Path(prefix), extra).values()), force=force, inputs=inputs)
 
 
-def save(conv, prefix):
-    """Write PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json, all or nothing."""
+def sha256_file(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+
+
+def _canonical(name_map):
+    """The bytes a name map's own hash covers: its content without the integrity record."""
+    body = {k: v for k, v in name_map.items() if k != INTEGRITY}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True).encode("utf-8")
+
+
+def save(conv, prefix, *, force=False, inputs=(), extra=None):
+    """Write PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json, all or nothing.
+
+    `extra` ({suffix: writer(path)}) adds files written in the same staging (e.g.
+    "gluon.params"). Returns {suffix: path}.
+    """
     import mxnet as mx
     prefix = Path(prefix)
-    out_dir = check_output_prefix(prefix)
-    base = prefix.name
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{base}.", dir=str(out_dir)))
-    except OSError as exc:
-        raise UsageError(f"{out_dir}: cannot write output there ({exc.strerror})") from None
-    names = {s: f"{base}-{s}" for s in SUFFIXES}
-    try:
-        conv.symbol.save(str(staging / names["symbol.json"]))
+    extra = dict(extra or {})
+    targets = {s: Path(f) for s, f in files_of(prefix, extra).items()}
+    with Staging(list(targets.values()), force=force, inputs=inputs) as st:
+        staged = {s: st.path(t) for s, t in targets.items()}
+        conv.symbol.save(str(staged["symbol.json"]))
         params = {f"arg:{k}": v for k, v in conv.arg_params.items()}
         params.update({f"aux:{k}": v for k, v in conv.aux_params.items()})
-        mx.nd.save(str(staging / names["0000.params"]), params)
-        (staging / names["namemap.json"]).write_text(json.dumps(conv.name_map, indent=1))
-        for name in names.values():
-            os.replace(staging / name, out_dir / name)
-    except OSError as exc:
-        for name in names.values():
-            (out_dir / name).unlink(missing_ok=True)
-        raise UsageError(f"{out_dir}: cannot write output there ({exc.strerror})") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {s: str(out_dir / name) for s, name in names.items()}
+        mx.nd.save(str(staged["0000.params"]), params)
+        for suffix, write in extra.items():
+            write(str(staged[suffix]))
+        name_map = json.loads(json.dumps(conv.name_map))  # as a reader will see it (string keys, lists)
+        name_map.pop(INTEGRITY, None)
+        files = {s: {"file": targets[s].name, "sha256": sha256_file(staged[s])} for s in targets if s != "namemap.json"}
+        name_map[INTEGRITY] = {"files": files, "namemap_sha256": hashlib.sha256(_canonical(name_map)).hexdigest()}
+        staged["namemap.json"].write_text(json.dumps(name_map, indent=1))
+        st.commit()
+    conv.name_map[INTEGRITY] = name_map[INTEGRITY]  # the conversion is now the one in these files
+    return {s: str(t) for s, t in targets.items()}
+
+
+def reseal(prefix):
+    """Record the current content of PREFIX-* in its name map's integrity record, after an edit
+    made on purpose (a hand-edited symbol, say): `load` checks the files against it."""
+    files = files_of(prefix)
+    nm_file = Path(files["namemap.json"])
+    try:
+        name_map = json.loads(nm_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"not a caffe2mx name map ({_last_line(exc)})", file=nm_file) from None
+    name_map.pop(INTEGRITY, None)
+    record = {s: {"file": Path(f).name, "sha256": sha256_file(f)} for s, f in files.items() if s != "namemap.json"}
+    name_map[INTEGRITY] = {"files": record, "namemap_sha256": hashlib.sha256(_canonical(name_map)).hexdigest()}
+    with Staging([nm_file], force=True) as st:
+        st.path(nm_file).write_text(json.dumps(name_map, indent=1))
+        st.commit()
+
+
+def _check_integrity(name_map, files):
+    record = name_map.get(INTEGRITY)
+    if record is None:
+        return  # written before integrity records existed
+    nm_file = files["namemap.json"]
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        raise ModelError("its integrity record is malformed", file=nm_file)
+    if record.get("namemap_sha256") != hashlib.sha256(_canonical(name_map)).hexdigest():
+        raise ModelError("the name map was changed after it was written (its content hash differs); "
+                         "convert again", file=nm_file)
+    for suffix in ("symbol.json", "0000.params"):
+        entry = record["files"].get(suffix)
+        if not isinstance(entry, dict) or "sha256" not in entry:
+            raise ModelError(f"its integrity record has no hash for the {suffix} file", file=nm_file)
+        if sha256_file(files[suffix]) != entry["sha256"]:
+            raise ModelError(f"does not belong with {nm_file}: its content hash differs from the one recorded "
+                             f"when they were written together (files of two conversions, or a truncated or "
+                             f"changed file); convert again", file=files[suffix])
+
+
+def _expect(cond, what, nm_file):
+    if not cond:
+        raise ModelError(f"not a valid caffe2mx name map: {what}", file=nm_file)
+
+
+def _check_name_map(nm, nm_file):
+    """The parts of a name map every tool reads, with the types they read them as."""
+    for key in ("inputs", "input_shapes", "outputs", "blobs", "layers", "nodes"):
+        _expect(isinstance(nm.get(key), dict), f"'{key}' is missing or not a mapping", nm_file)
+    _expect(all(isinstance(v, str) for v in nm["inputs"].values()), "'inputs' maps blobs to names", nm_file)
+    for name, shape in nm["input_shapes"].items():
+        _expect(isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape),
+                f"input shape of '{name}' is not a list of positive integers", nm_file)
+    _expect(all(isinstance(v, dict) for v in nm["layers"].values()), "'layers' entries are not mappings", nm_file)
+    for key in ("versions", "options"):
+        _expect(isinstance(nm.get(key, {}), dict), f"'{key}' is not a mapping", nm_file)
+    _expect(isinstance(nm.get("adjustments", []), list), "'adjustments' is not a list", nm_file)
+
+
+def _check_parameters(symbol, args, auxs, name_map, files):
+    """Every parameter the symbol reads is there with the shape the symbol infers for it."""
+    inputs = {v: tuple(name_map["input_shapes"][k]) for k, v in name_map["inputs"].items()
+              if k in name_map["input_shapes"]}
+    arguments, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
+    unknown_inputs = [n for n in inputs if n not in arguments]
+    if unknown_inputs and len(unknown_inputs) == len(inputs):
+        raise ModelError(f"the symbol reads none of the name map's inputs ({', '.join(inputs)})",
+                         file=files["symbol.json"])
+    given = {n: s for n, s in inputs.items() if n in arguments}
+    given.update({n: tuple(v.shape) for n, v in args.items() if n in arguments})
+    given.update({n: tuple(v.shape) for n, v in auxs.items() if n in aux_names})
+    params_file = files["0000.params"]
+    for name in arguments + aux_names:
+        if name not in inputs and (args if name in arguments else auxs).get(name) is None:
+            raise ModelError(f"has no value for parameter '{name}' of the symbol", file=params_file)
+    try:
+        arg_shapes, _, aux_shapes = symbol.infer_shape(**{k: v for k, v in given.items() if k in arguments})
+    except Exception:  # a symbol that cannot run: `verify` reports that as a parity failure
+        return
+    for name, shape in list(zip(arguments, arg_shapes or ())) + list(zip(aux_names, aux_shapes or ())):
+        have = args.get(name) if name in arguments else auxs.get(name)
+        if name not in inputs and tuple(have.shape) != tuple(shape):
+            raise ModelError(f"parameter '{name}' has shape {list(have.shape)}, the symbol needs {list(shape)}",
+                             file=params_file)
 
 
 def load(prefix):
     """A Conversion from PREFIX-symbol.json / -0000.params / -namemap.json (net is None).
 
     Nets without parameters (their params file holds an empty list) load too; a missing,
-    truncated or foreign file is a ModelError naming it.
+    truncated, foreign or mismatched file is a ModelError naming it.
     """
     import mxnet as mx
     files = files_of(prefix)
     missing = [f for f in files.values() if not os.path.isfile(f)]
     if missing:
         raise UsageError(f"{prefix}: missing {', '.join(missing)} (write them with `caffe2mx convert -o PREFIX`)")
+    nm_file = files["namemap.json"]
     try:
-        name_map = json.loads(Path(files["namemap.json"]).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"not a caffe2mx name map ({exc})", file=files["namemap.json"]) from None
+        name_map = json.loads(Path(nm_file).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelError(f"not a caffe2mx name map ({_last_line(exc)})", file=nm_file) from None
     if not isinstance(name_map, dict) or not str(name_map.get("format", "")).startswith("caffe2mx-namemap/"):
-        raise ModelError("not a caffe2mx name map (no caffe2mx-namemap format tag)", file=files["namemap.json"])
+        raise ModelError("not a caffe2mx name map (no caffe2mx-namemap format tag)", file=nm_file)
+    _check_integrity(name_map, files)
+    _check_name_map(name_map, nm_file)
     try:
         symbol = mx.sym.load(files["symbol.json"])
     except Exception as exc:  # MXNetError or JSON errors from a corrupt file
@@ -132,6 +230,7 @@ def load(prefix):
     saved = saved if isinstance(saved, dict) else {}  # a net without parameters saves an empty list
     args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
     auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
+    _check_parameters(symbol, args, auxs, name_map, files)
     return Conversion(symbol=symbol, arg_params=args, aux_params=auxs, name_map=name_map, files=files)
 
 

@@ -78,6 +78,19 @@ def convert_net(net, *, bn_blob3="inv_std", progress=None):
     symbol, args, auxs, name_map = em.run()
     name_map["caffemodel"] = net.caffemodel
     nd = _mx().nd
-    return Conversion(symbol=symbol, arg_params={k: nd.array(v, dtype="float32") for k, v in args.items()},
-                      aux_params={k: nd.array(v, dtype="float32") for k, v in auxs.items()},
+    return Conversion(symbol=symbol, arg_params={k: _ndarray(nd, v) for k, v in args.items()},
+                      aux_params={k: _ndarray(nd, v) for k, v in auxs.items()},
                       name_map=name_map, net=net)
+
+
+def _ndarray(nd, array):
+    """An NDArray sharing the float32 array's memory (no second copy of the weights; NumPy
+    marks the array read-only), or a copy where sharing is not possible."""
+    import numpy as np
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if array.size and array.flags.writeable:
+        try:
+            return nd.from_numpy(array, zero_copy=True)
+        except (ValueError, TypeError, AttributeError):
+            pass
+    return nd.array(array, dtype="float32")

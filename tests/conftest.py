@@ -13,6 +13,24 @@ UPSTREAM = SHARED / "fixtures" / "upstream"
 PROTOTXTS = sorted((REPO / "prototxts").glob("*.prototxt"))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (long sweeps, for nightly runs and benchmarks)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long sweep, run only with --slow (the default suite stays fast)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="a long sweep: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def need_shared(path):
     if not path.exists():
         pytest.skip(f"{path} is absent: the shared fixtures live beside the repository (../shared)")

@@ -23,6 +23,7 @@ from caffe2mx.api import export_onnx  # noqa: E402
 from caffe2mx.converter.onnx_export import (OnnxRunner, conversion_to_onnx,  # noqa: E402
                                              run_onnx_blobs, supported_ops)
 from caffe2mx.converter.onnx_export.registry import translates  # noqa: E402
+from caffe2mx.converter.model_files import reseal  # noqa: E402
 from caffe2mx.converter.pipeline import convert_net, load_net  # noqa: E402
 from caffe2mx.verify.metrics import compare  # noqa: E402
 from caffe2mx.verify.mxnet_run import run_blobs  # noqa: E402
@@ -230,6 +231,7 @@ def test_unexportable_layer_is_named_and_nothing_is_written(tmp_path, capsys):
                 if (GOLDEN / case["folder"] / "weights.caffemodel").is_file() else None, output_prefix=prefix)
     sym_file = Path(f"{prefix}-symbol.json")
     sym_file.write_text(sym_file.read_text().replace('"align_corners": "True"', '"align_corners": "False"'))
+    reseal(prefix)  # an edit made on purpose: record it, or loading refuses the changed file
     out = tmp_path / "net.onnx"
     assert cli_main(["export-onnx", "--symbol", str(prefix), "-o", str(out)]) == 2
     err = capsys.readouterr().err

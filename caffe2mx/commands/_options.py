@@ -36,3 +36,15 @@ def add_bn_blob3(p, default="inv_std"):
 
 def add_model(p, help_text, aliases=()):
     p.add_argument("--model", *aliases, dest="model", metavar="PREFIX", help=help_text)
+
+
+def add_force(p):
+    p.add_argument("--force", action="store_true",
+                   help="replace existing output files (without it, a command never overwrites a file it did not "
+                        "create in this run)")
+
+
+def add_max_memory(p):
+    p.add_argument("--max-memory", metavar="SIZE", default=None,
+                   help="refuse, before allocating, work estimated to need more memory than SIZE (e.g. 8G, 512M, "
+                        "50%% of available memory, or none); default: 75%% of the memory available at start")

@@ -7,7 +7,7 @@ from ..api import convert
 from ..converter.errors import ModelError, UsageError
 from ..converter.model_files import check_output_prefix, output_prefix, save
 from ..progress import Progress
-from ._options import add_bn_blob3, add_seed, add_weights, weights_of
+from ._options import add_bn_blob3, add_force, add_max_memory, add_seed, add_weights, weights_of
 
 NAME = "convert"
 HELP = "convert a prototxt (+ caffemodel) to an MXNet symbol and params"
@@ -25,6 +25,8 @@ def add_arguments(p):
     p.add_argument("--to-gluon", metavar="MODEL",
                    help="also load the weights into this caffe2mx.mxmodels Gluon model and save "
                         "PREFIX-gluon.params")
+    add_force(p)
+    add_max_memory(p)
 
 
 def _load_gluon(name, conv, bn_blob3):
@@ -49,18 +51,18 @@ def _load_gluon(name, conv, bn_blob3):
 def run(args):
     caffemodel = weights_of(args)
     prefix = output_prefix(args.output, Path(args.prototxt).stem)
-    check_output_prefix(prefix)
+    inputs = (args.prototxt, caffemodel)
+    extra = ("gluon.params",) if args.to_gluon else ()
+    check_output_prefix(prefix, force=args.force, inputs=inputs, extra=extra)
     progress = Progress(quiet=args.quiet)
     seed = 0 if args.seed is None else args.seed
     conv = convert(args.prototxt, caffemodel, bn_blob3=args.bn_blob3, seed=seed, input_shapes=None,
                    progress=progress)
-    gluon_net = None
+    writers = {}
     if args.to_gluon:
         gluon_net = _load_gluon(args.to_gluon, conv, args.bn_blob3)
-    files = save(conv, prefix)
-    if gluon_net is not None:
-        gluon_net.save_parameters(f"{prefix}-gluon.params")
-        files["gluon"] = f"{prefix}-gluon.params"
+        writers["gluon.params"] = gluon_net.save_parameters
+    files = save(conv, prefix, force=args.force, inputs=inputs, extra=writers)
     progress.done()
     if caffemodel is None and not args.quiet:
         print(f"note: no caffemodel given: used seeded weights (seed {seed})", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
-from ._options import add_bn_blob3, add_model, add_seed, add_weights, weights_of
+from ._options import add_bn_blob3, add_force, add_max_memory, add_model, add_seed, add_weights, weights_of
 
 NAME = "export-onnx"
 HELP = "export a Caffe net or a converted MXNet model to ONNX"
@@ -32,6 +32,8 @@ def add_arguments(p):
                    help="simplify the graph with onnxsim or onnxoptimizer (optional packages; off by default)")
     add_bn_blob3(p)
     add_seed(p)
+    add_force(p)
+    add_max_memory(p)
 
 
 def output_file(output, source):
@@ -55,7 +57,7 @@ def run(args):
     try:
         model = export_onnx(source if args.prototxt else args.model, caffemodel, out, opset=args.opset,
                             dynamic_batch=not args.static_batch, simplify=args.simplify, bn_blob3=args.bn_blob3,
-                            seed=args.seed, progress=progress)
+                            seed=args.seed, progress=progress, force=args.force)
     finally:
         progress.done()
     n_init = len(model.graph.initializer)

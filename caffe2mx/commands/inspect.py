@@ -3,10 +3,11 @@ converted model, or a caffe2mx.mxmodels Gluon model, with totals."""
 import json
 import os
 
+from ..converter import budget
 from ..converter.errors import UsageError
 from ..converter.inspect import format_table, inspect_net, totals
 from ..converter.pipeline import read_net
-from ._options import add_weights, weights_of
+from ._options import add_max_memory, add_weights, weights_of
 
 NAME = "inspect"
 HELP = "per-layer shapes, parameter counts and multiply-adds"
@@ -22,6 +23,7 @@ def add_arguments(p):
     p.add_argument("--zoo-input-shape", "--input-shape-zoo", dest="zoo_input_shape", metavar="N,C,H,W",
                    help="input shape for a Gluon model (default: the model's native input)")
     p.add_argument("--json", action="store_true", help="rows and totals as JSON")
+    add_max_memory(p)
 
 
 def native_input_shape(name):
@@ -66,7 +68,10 @@ def run(args):
         title = f"Gluon model {zoo}"
     else:
         proto, shapes = (args.prototxt, None) if args.prototxt else _prototxt_of_model(model_prefix)
-        rows = inspect_net(read_net(proto, shapes), weights_of(args))
+        net = read_net(proto, shapes)
+        if weights_of(args):
+            budget.check(net, "inspect", caffemodel=weights_of(args))
+        rows = inspect_net(net, weights_of(args))
         title = proto
     if args.json:
         print(json.dumps({"rows": rows, "totals": totals(rows)}, indent=1))

@@ -11,7 +11,7 @@ from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 from caffe2mx.verify.metrics import CHAIN_RTOL
 
-from ._options import add_bn_blob3, add_model, add_seed, add_weights, weights_of
+from ._options import add_bn_blob3, add_max_memory, add_model, add_seed, add_weights, weights_of
 
 NAME = "verify"
 HELP = "layer-by-layer parity of the converted model against Caffe activations or a reference"
@@ -46,6 +46,7 @@ def add_arguments(p):
     add_bn_blob3(p, default=None)
     p.add_argument("--all", action="store_true", help="list every blob, not only the failures")
     p.add_argument("--report", metavar="DIR", help="write an HTML report (and report.json) into DIR")
+    add_max_memory(p)
 
 
 def _type_rtol(items):

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register
+from .base import LayerHandler, canonical_axis, need_rank, register
 
 
 class _Elementwise(LayerHandler):
@@ -30,6 +30,10 @@ class PReLU(_Elementwise):
     notes = "per channel or channel_shared"
     mx_ops = ("LeakyReLU",)
     blob_names = ("slope",)
+
+    def output_shapes(self, node, in_shapes):
+        need_rank(in_shapes[0], 2, -1)  # Caffe: "Number of axes of bottom blob must be >=2"
+        return [in_shapes[0]]
 
     def blob_shapes(self, node, in_shapes):
         return [()] if node.param.prelu_param.channel_shared else [(in_shapes[0][1],)]
@@ -103,7 +107,7 @@ class Power(_Elementwise):
             return em.mx._internal._plus_scalar(em.mx.zeros_like(x, name=em.sub("zeros")), scalar=value, name=nm)
         y = _affine(x, p.scale, p.shift, em)
         if p.power == 1:
-            return em.mx.identity(y, name=nm)
+            return em.identity(y, nm)
         return em.mx._internal._power_scalar(y, scalar=float(p.power), name=nm)
 
 

@@ -1,7 +1,7 @@
 """Convolution and Deconvolution (grouped, depthwise and dilated included)."""
 import numpy as np
 
-from .base import LayerHandler, register, spatial
+from .base import LayerHandler, need_rank, pair_fields, register, spatial, zero_fields
 
 
 def _conv_geometry(p):
@@ -21,7 +21,9 @@ class _ConvBase(LayerHandler):
     init_gain = True
 
     def check(self, node):
+        """Caffe's BaseConvolutionLayer::LayerSetUp limits, plus what MXNet needs (2-D, dilation >= 1)."""
         p = node.param.convolution_param
+        where = "convolution_param"
         problems = []
         if not p.HasField("num_output"):
             problems.append("convolution_param.num_output is missing")
@@ -29,18 +31,24 @@ class _ConvBase(LayerHandler):
             problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
         if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
             problems.append("N-d convolution (more than 2 spatial dims) is not supported")
+        for single, h, w in (("kernel_size", "kernel_h", "kernel_w"), ("stride", "stride_h", "stride_w"),
+                             ("pad", "pad_h", "pad_w")):
+            problems += pair_fields(p, where, single, h, w, repeated=True)
+        problems += zero_fields(p, where, ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
+                                           "stride_w", "dilation"))
         kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
-        if kernel is None or min(kernel) <= 0:
-            problems.append("kernel size is missing or zero")
-        if p.group < 1 or (p.HasField("num_output") and p.num_output % p.group):
+        if kernel is None:
+            problems.append("kernel size is missing (kernel_size, or kernel_h and kernel_w)")
+        if p.group < 1:
+            problems.append(f"convolution_param.group is {p.group}; it must be at least 1")
+        elif p.HasField("num_output") and p.num_output % p.group:
             problems.append(f"num_output {p.num_output} is not divisible by group {p.group}")
         return problems
 
     def _check_input(self, node, in_shapes):
+        need_rank(in_shapes[0], 4)
         c = in_shapes[0][1]
         g = node.param.convolution_param.group
-        if len(in_shapes[0]) != 4:
-            raise ValueError(f"expects a 4-D input, got {list(in_shapes[0])}")
         if c % g:
             raise ValueError(f"input channels {c} are not divisible by group {g}")
 
@@ -104,6 +112,11 @@ class Convolution(_ConvBase):
         (kh, kw), _, _, _ = _conv_geometry(p)
         return int(np.prod(out_shapes[0])) * (in_shapes[0][1] // p.group) * kh * kw
 
+    def workspace(self, node, in_shapes, out_shapes):
+        (kh, kw), _, _, _ = _conv_geometry(node.param.convolution_param)
+        n, c, oh, ow = in_shapes[0][0], in_shapes[0][1], out_shapes[0][2], out_shapes[0][3]
+        return n * c * kh * kw * oh * ow  # im2col columns
+
 
 @register
 class Deconvolution(_ConvBase):
@@ -134,3 +147,10 @@ class Deconvolution(_ConvBase):
         p = node.param.convolution_param
         (kh, kw), _, _, _ = _conv_geometry(p)
         return int(np.prod(in_shapes[0])) * (p.num_output // p.group) * kh * kw
+
+    def workspace(self, node, in_shapes, out_shapes):
+        (kh, kw), (sh, sw), _, (dh, dw) = _conv_geometry(node.param.convolution_param)
+        n, _, h, w = in_shapes[0]
+        cout = out_shapes[0][1]
+        full = n * cout * (sh * (h - 1) + dh * (kh - 1) + 1) * (sw * (w - 1) + dw * (kw - 1) + 1)
+        return n * cout * kh * kw * h * w + full  # per-tap columns, then the uncropped output

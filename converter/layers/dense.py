@@ -1,4 +1,6 @@
 """InnerProduct: a fully connected layer over everything from `axis` on."""
+import math
+
 import numpy as np
 
 from .base import LayerHandler, canonical_axis, register
@@ -14,13 +16,15 @@ class InnerProduct(LayerHandler):
 
     def check(self, node):
         p = node.param.inner_product_param
-        return [] if p.HasField("num_output") else ["inner_product_param.num_output is missing"]
+        if not p.HasField("num_output"):
+            return ["inner_product_param.num_output is missing"]
+        return ["inner_product_param.num_output is 0; it must be at least 1"] if p.num_output == 0 else []
 
     def _split(self, node, shape):
         axis = canonical_axis(node.param.inner_product_param.axis, len(shape))
         if not 0 <= axis < len(shape):
             raise ValueError(f"axis {node.param.inner_product_param.axis} out of range for {list(shape)}")
-        return axis, int(np.prod(shape[axis:]))
+        return axis, math.prod(shape[axis:])
 
     def output_shapes(self, node, in_shapes):
         axis, _ = self._split(node, in_shapes[0])

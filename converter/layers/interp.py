@@ -1,5 +1,5 @@
 """The fork's Interp: align-corners bilinear resize to a size fixed at conversion time."""
-from .base import LayerHandler, register
+from .base import LayerHandler, need_rank, register
 
 
 def interp_size(node, in_shapes):
@@ -43,6 +43,8 @@ class Interp(LayerHandler):
     n_bottoms = (1, 2)
 
     def output_shapes(self, node, in_shapes):
+        for i, s in enumerate(in_shapes):
+            need_rank(s, 4, what="input" if i == 0 else "second bottom")
         _, _, oh, ow = interp_size(node, in_shapes)
         return [(in_shapes[0][0], in_shapes[0][1], oh, ow)]
 
@@ -57,5 +59,5 @@ class Interp(LayerHandler):
             x = mx.slice(x, begin=(None, None, -p.pad_beg, -p.pad_beg),
                          end=(None, None, h + p.pad_end, w + p.pad_end), name=em.sub("crop"))
         if (he, we) == (oh, ow):
-            return [mx.identity(x, name=nm)]
+            return [em.identity(x, nm)]
         return [mx.contrib.BilinearResize2D(x, height=oh, width=ow, align_corners=True, name=nm)]

@@ -1,7 +1,7 @@
 """Normalisations: the fork's fused BN, BVLC BatchNorm (+ the Scale fused into it), LRN."""
 import numpy as np
 
-from .base import LayerHandler, register
+from .base import LayerHandler, need_rank, register
 
 BN_BLOB3_MODES = ("inv_std", "variance")
 
@@ -10,9 +10,12 @@ def fork_bn_to_mxnet(scale, shift, mean, blob3, eps, blob3_mode="inv_std"):
     """Exact MXNet BatchNorm (gamma, beta, moving_mean, moving_var) for the fork's BN.
 
     MXNet computes (x - mean) / sqrt(var + eps) * gamma + beta with the layer's own eps.
-    For an inverse std s the variance is 1/s^2 - eps (in float64); where that would be
-    negative (s > 1/sqrt(eps)) the variance is set to 0 and gamma absorbs s*sqrt(eps),
-    which is exact too. Returns (gamma, beta, mean, var, adjusted_channel_count).
+    For an inverse std s the variance is 1/s^2 - eps (in float64) and gamma is
+    scale * sign(s): the square loses the sign of a negative s, so gamma carries it, and
+    y = (x - mean) * s * scale + shift holds for either sign. Where 1/s^2 - eps would be
+    negative (|s| > 1/sqrt(eps)) the variance is set to 0 and gamma absorbs s*sqrt(eps),
+    which is exact too (and keeps the sign). Returns (gamma, beta, mean, var,
+    adjusted_channel_count).
     """
     scale, shift, mean, blob3 = (np.asarray(a, np.float64).reshape(-1) for a in (scale, shift, mean, blob3))
     if blob3_mode == "variance":
@@ -24,14 +27,16 @@ def fork_bn_to_mxnet(scale, shift, mean, blob3, eps, blob3_mode="inv_std"):
         var[bad] = 0.0
     else:
         inv = blob3
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             var = 1.0 / (inv * inv) - eps
         bad = ~(var >= 0) | ~np.isfinite(var)
-        gamma = scale.copy()
+        gamma = scale * np.where(inv < 0, -1.0, 1.0)
         var_safe = np.where(bad, 0.0, var)
-        gamma[bad] = scale[bad] * inv[bad] * np.sqrt(eps)
+        with np.errstate(over="ignore", invalid="ignore"):
+            gamma[bad] = scale[bad] * inv[bad] * np.sqrt(eps)
         var = var_safe
-    out = [a.astype(np.float32) for a in (gamma, shift, mean, var)]
+    with np.errstate(over="ignore"):
+        out = [a.astype(np.float32) for a in (gamma, shift, mean, var)]
     return (*out, int(bad.sum()))
 
 
@@ -67,6 +72,10 @@ class BN(LayerHandler):
     mx_ops = ("BatchNorm",)
     notes = ("fork BN; 4th blob read as an inverse std (`--bn-blob3 variance` for forks that store "
              "a variance)")
+
+    def output_shapes(self, node, in_shapes):
+        need_rank(in_shapes[0], 2, -1)
+        return [in_shapes[0]]
 
     def blob_shapes(self, node, in_shapes):
         return [_channel_shape(in_shapes)] * 4
@@ -115,6 +124,14 @@ class BatchNorm(LayerHandler):
     mx_ops = ("BatchNorm", "mean", "broadcast_sub", "square", "broadcast_div", "sqrt", "_plus_scalar",
               "broadcast_mul", "broadcast_add", "BlockGrad")
     notes = "a directly following in-place per-channel Scale is fused into it"
+
+    def output_shapes(self, node, in_shapes):
+        # batch statistics (use_global_stats: false) are taken over axes 0, 2 and 3
+        if self._global(node):
+            need_rank(in_shapes[0], 2, -1)
+        else:
+            need_rank(in_shapes[0], 4)
+        return [in_shapes[0]]
 
     def blob_shapes(self, node, in_shapes):
         c = in_shapes[0][1]
@@ -194,6 +211,10 @@ class LRN(LayerHandler):
     def check(self, node):
         n = node.param.lrn_param.local_size
         return [] if n % 2 == 1 else [f"lrn_param.local_size {n} must be odd"]
+
+    def output_shapes(self, node, in_shapes):
+        need_rank(in_shapes[0], 4)  # Caffe: "Input must have 4 axes"
+        return [in_shapes[0]]
 
     def emit(self, node, inputs, em):
         p = node.param.lrn_param

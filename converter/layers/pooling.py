@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .base import LayerHandler, register, spatial
+from .base import LayerHandler, need_rank, pair_fields, register, spatial, zero_fields
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -55,20 +55,32 @@ class Pooling(LayerHandler):
     notes = "MAX and AVE (not STOCHASTIC)"
 
     def check(self, node):
+        """Caffe's PoolingLayer::LayerSetUp limits (and a nonzero stride, which Caffe divides by)."""
         p = node.param.pooling_param
+        where = "pooling_param"
         problems = []
         if p.pool == p.STOCHASTIC:
             problems.append("STOCHASTIC pooling is not supported")
-        if not p.global_pooling and spatial(p, "kernel_size", "kernel_h", "kernel_w") is None:
-            problems.append("kernel size is missing")
-        if p.global_pooling and (p.pad or p.pad_h or p.pad_w):
-            problems.append("global pooling with padding")
+        for single, h, w in (("stride", "stride_h", "stride_w"), ("pad", "pad_h", "pad_w")):
+            problems += pair_fields(p, where, single, h, w)
+        problems += zero_fields(p, where, ("stride", "stride_h", "stride_w"))
+        if p.global_pooling:
+            if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
+                problems.append("global pooling takes no kernel size")
+            if p.pad or p.pad_h or p.pad_w:
+                problems.append("global pooling with padding")
+            if p.stride_h > 1 or p.stride_w > 1 or p.stride > 1:
+                problems.append("global pooling with a stride other than 1")
+        else:
+            problems += pair_fields(p, where, "kernel_size", "kernel_h", "kernel_w")
+            problems += zero_fields(p, where, ("kernel_size", "kernel_h", "kernel_w"))
+            if spatial(p, "kernel_size", "kernel_h", "kernel_w") is None:
+                problems.append("kernel size is missing")
         return problems
 
     def output_shapes(self, node, in_shapes):
         x = in_shapes[0]
-        if len(x) != 4:
-            raise ValueError(f"expects a 4-D input, got {list(x)}")
+        need_rank(x, 4)
         (kh, kw), (sh, sw), (ph, pw) = geometry(node, x)
         if ph >= kh or pw >= kw:
             raise ValueError(f"pad ({ph}, {pw}) must be smaller than the kernel ({kh}, {kw})")

@@ -1,5 +1,5 @@
 """Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout."""
-import numpy as np
+import math
 
 from .base import LayerHandler, canonical_axis, register
 
@@ -34,7 +34,7 @@ class Concat(LayerHandler):
     def emit(self, node, inputs, em):
         axis = _concat_axis(node, em.in_shapes(node)[0])
         if len(inputs) == 1:
-            return [em.mx.identity(inputs[0], name=em.name(node))]
+            return [em.identity(inputs[0], em.name(node))]
         return [em.mx.concat(*inputs, dim=axis, name=em.name(node))]
 
 
@@ -111,7 +111,7 @@ class Flatten(LayerHandler):
         a, e = _axis(p.axis, x), _axis(p.end_axis, x, "end_axis")
         if e < a:
             raise ValueError(f"end_axis {p.end_axis} comes before axis {p.axis}")
-        return [tuple(x[:a]) + (int(np.prod(x[a:e + 1])),) + tuple(x[e + 1:])]
+        return [tuple(x[:a]) + (math.prod(x[a:e + 1]),) + tuple(x[e + 1:])]
 
     def emit(self, node, inputs, em):
         shape = _reshape_code(em.in_shapes(node)[0], em.out_shapes(node)[0])
@@ -123,6 +123,17 @@ class Reshape(LayerHandler):
     types = ("Reshape",)
     mx_ops = ("Reshape",)
 
+    def check(self, node):
+        """Caffe's ReshapeLayer limits: dims are -1 (inferred, once), 0 (copied) or positive."""
+        p = node.param.reshape_param
+        spec = [int(d) for d in p.shape.dim]
+        problems = [f"reshape_param.shape dim {d} (a dim is -1, 0 or positive)" for d in spec if d < -1][:1]
+        if spec.count(-1) > 1:
+            problems.append("at most one -1 in reshape_param.shape")
+        if p.num_axes < -1:
+            problems.append(f"reshape_param.num_axes {p.num_axes} must be -1 (to the last axis) or at least 0")
+        return problems
+
     def output_shapes(self, node, in_shapes):
         x = list(in_shapes[0])
         p = node.param.reshape_param
@@ -131,8 +142,8 @@ class Reshape(LayerHandler):
         end = len(x) if p.num_axes == -1 else start + p.num_axes
         if not 0 <= start <= end <= len(x):
             raise ValueError(f"axis {p.axis} / num_axes {p.num_axes} out of range for {x}")
-        if spec.count(-1) > 1:
-            raise ValueError("at most one -1 in reshape_param.shape")
+        if spec.count(-1) > 1 or any(d < -1 for d in spec):
+            raise ValueError(f"reshape_param.shape {spec}: dims are -1 (once), 0 or positive")
         middle = []
         for i, d in enumerate(spec):
             if d == 0:
@@ -142,13 +153,13 @@ class Reshape(LayerHandler):
             else:
                 middle.append(d)
         out = x[:start] + middle + x[end:]
-        total = int(np.prod(x))
+        total = math.prod(x)
         if -1 in out:
-            known = int(np.prod([d for d in out if d != -1]))
+            known = math.prod(d for d in out if d != -1)
             if known == 0 or total % known:
                 raise ValueError(f"cannot infer -1: {total} values into {out}")
             out[out.index(-1)] = total // known
-        if int(np.prod(out)) != total:
+        if math.prod(out) != total:
             raise ValueError(f"reshape of {x} ({total} values) into {out}")
         return [tuple(out)]
 
@@ -159,6 +170,8 @@ class Reshape(LayerHandler):
 
 def _crop_offsets(node, in_shapes):
     x, ref = in_shapes
+    if len(x) != len(ref):
+        raise ValueError(f"the bottoms differ in rank: {list(x)} and {list(ref)} (Caffe crops axes of equal rank)")
     p = node.param.crop_param
     axis = _axis(p.axis, x)
     offs = list(p.offset)
@@ -204,4 +217,4 @@ class Dropout(LayerHandler):
     mx_ops = ("_copy",)
 
     def emit(self, node, inputs, em):
-        return [em.mx.identity(inputs[0], name=em.name(node))]
+        return [em.identity(inputs[0], em.name(node))]
