@@ -4,6 +4,7 @@ Each function takes what the matching command takes; a prototxt may also be give
 `Net` already read by `read_net`, so a caller parses a net once for several steps.
 """
 from .converter import budget
+from .converter.errors import ModelError
 from .converter.caffemodel import read_caffemodel
 from .converter.model_files import Conversion, check_output_prefix, load, save
 from .converter.pipeline import Net, bind, convert_net, load_net, read_net
@@ -73,9 +74,19 @@ def export_onnx(source, caffemodel=None, output=None, *, opset=None, dynamic_bat
         inputs = [conv.name_map.get("prototxt"), conv.name_map.get("caffemodel"), caffemodel]
         inputs += list((conv.files or {}).values())
         onnx_export.check_output(output, force=force, inputs=inputs)
-    return onnx_export.export_conversion(conv, output, opset=opset or onnx_export.DEFAULT_OPSET,
-                                         dynamic_batch=dynamic_batch, simplify=simplify, progress=progress,
-                                         force=force)
+    from mxnet.base import MXNetError
+    try:
+        return onnx_export.export_conversion(conv, output, opset=opset or onnx_export.DEFAULT_OPSET,
+                                             dynamic_batch=dynamic_batch, simplify=simplify, progress=progress,
+                                             force=force)
+    except (ValueError, SyntaxError, KeyError, TypeError, IndexError, MXNetError) as exc:
+        if not conv.files:
+            raise  # converted in this process: a bug, reported as one
+        # files from disk may have been edited by hand (and resealed): say which one cannot be read
+        detail = [ln for ln in str(exc).splitlines() if ln.strip()]
+        raise ModelError(f"cannot translate this symbol to ONNX ({type(exc).__name__}: "
+                         f"{detail[-1][:200] if detail else ''})",
+                         file=conv.files["symbol.json"]) from None
 
 
 def _size(path):

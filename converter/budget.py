@@ -7,14 +7,19 @@ Each command's estimate is built from the shaped net (no data is touched):
   reader (the net's outputs to the end); `peak` is the most alive at once, `all` the sum
   of every blob (verify keeps them all), plus each layer's own temporaries (its bottoms
   and tops twice over, and the im2col columns of a convolution: handler `workspace`);
+- constants made while emitting (a pooling divisor map): at most one spatial plane;
 - the copies each command makes: conversion holds the weights twice (NumPy and MXNet),
   ONNX export four times (NDArray, NumPy, initializer, serialized model), verify runs
-  MXNet in float32 and the NumPy reference in float64 side by side, keeping every blob.
+  MXNet in float32 and the NumPy reference in float64 side by side, keeping every blob;
+  seeded weights add a float32 forward pass (their calibration).
+
+Memory that is not the command's (the interpreter, MXNet's library) is not counted: the
+available memory the default limit is a share of is measured with it already loaded.
 
 The limit is `--max-memory` (CLI) / `set_limit` / $CAFFE2MX_MAX_MEMORY, by default
 DEFAULT_SHARE of the memory available when the command starts (MemAvailable, and the
 cgroup's limit where one is set). Over the limit, the command is refused with a
-ModelError naming the estimate's parts and the largest single allocation.
+ModelError naming the estimate's parts and the largest blob.
 """
 import os
 import re

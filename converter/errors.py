@@ -14,8 +14,11 @@ def clip(text, limit=MAX_ECHO):
     """`text` with every word (run of non-blank characters: a name, a token, a source line
     without spaces) cut to `limit` characters, and every line to 10 times that; a cut says
     how long the original was."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
     out = []
-    for line in str(text).split("\n"):
+    for line in text.split("\n"):
         if len(line) > limit:
             line = re.sub(r"\S{%d,}" % (limit + 1), lambda m: f"{m.group()[:limit]}...({len(m.group())} characters)",
                           line)

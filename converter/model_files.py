@@ -100,12 +100,15 @@ def save(conv, prefix, *, force=False, inputs=(), extra=None):
     targets = {s: Path(f) for s, f in files_of(prefix, extra).items()}
     with Staging(list(targets.values()), force=force, inputs=inputs) as st:
         staged = {s: st.path(t) for s, t in targets.items()}
-        conv.symbol.save(str(staged["symbol.json"]))
         params = {f"arg:{k}": v for k, v in conv.arg_params.items()}
         params.update({f"aux:{k}": v for k, v in conv.aux_params.items()})
-        mx.nd.save(str(staged["0000.params"]), params)
-        for suffix, write in extra.items():
-            write(str(staged[suffix]))
+        try:
+            conv.symbol.save(str(staged["symbol.json"]))
+            mx.nd.save(str(staged["0000.params"]), params)
+            for suffix, write in extra.items():
+                write(str(staged[suffix]))
+        except mx.base.MXNetError as exc:  # MXNet's own writers report a full disk this way
+            raise UsageError(f"{prefix.parent}: cannot write output there ({_last_line(exc)})") from None
         name_map = json.loads(json.dumps(conv.name_map))  # as a reader will see it (string keys, lists)
         name_map.pop(INTEGRITY, None)
         files = {s: {"file": targets[s].name, "sha256": sha256_file(staged[s])} for s in targets if s != "namemap.json"}
@@ -164,12 +167,113 @@ def _check_name_map(nm, nm_file):
         _expect(isinstance(nm.get(key), dict), f"'{key}' is missing or not a mapping", nm_file)
     _expect(all(isinstance(v, str) for v in nm["inputs"].values()), "'inputs' maps blobs to names", nm_file)
     for name, shape in nm["input_shapes"].items():
-        _expect(isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape),
-                f"input shape of '{name}' is not a list of positive integers", nm_file)
+        _expect(_shape_list(shape), f"input shape of '{name}' is not a list of positive integers", nm_file)
     _expect(all(isinstance(v, dict) for v in nm["layers"].values()), "'layers' entries are not mappings", nm_file)
     for key in ("versions", "options"):
         _expect(isinstance(nm.get(key, {}), dict), f"'{key}' is not a mapping", nm_file)
     _expect(isinstance(nm.get("adjustments", []), list), "'adjustments' is not a list", nm_file)
+
+
+_DTYPE_BYTES = {0: 4, 1: 8, 2: 2, 3: 1, 4: 4, 5: 1, 6: 8, 7: 1, 12: 2}
+
+
+def _check_params_layout(path):
+    """Walk an MXNet .params file (NDArray list: magic 0x112, arrays with their shapes, then the
+    names) without loading it: every array's data must lie inside the file, so that a damaged
+    header can never make MXNet allocate more than the file holds."""
+    import struct
+    size = os.path.getsize(path)
+
+    def bad(why):
+        return ModelError(f"not an MXNet params file ({why})", file=path)
+
+    with open(path, "rb") as f:
+        def read(fmt):
+            n = struct.calcsize(fmt)
+            raw = f.read(n)
+            if len(raw) != n:
+                raise bad(f"truncated at byte {f.tell()}")
+            return struct.unpack(fmt, raw)
+
+        magic, _, count = read("<QQQ")
+        if magic != 0x112:
+            raise bad(f"magic {magic:#x}")
+        if count > size:
+            raise bad(f"{count} arrays in {size} bytes")
+        for i in range(count):
+            array_magic, stype, ndim = read("<IiI")
+            if array_magic != 0xF993FAC9 or stype != 0 or ndim > 32:
+                raise bad(f"array {i} has an unexpected header (magic {array_magic:#x}, storage {stype}, {ndim} axes)")
+            dims = read(f"<{ndim}q") if ndim else ()
+            if not ndim:
+                continue
+            _, _, dtype = read("<iii")
+            if any(d < 0 for d in dims) or dtype not in _DTYPE_BYTES:
+                raise bad(f"array {i} has shape {list(dims)} and type {dtype}")
+            nbytes = _DTYPE_BYTES[dtype]
+            for d in dims:
+                nbytes *= d
+            if f.tell() + nbytes > size:
+                raise bad(f"array {i} of shape {list(dims)} runs past the end of the file")
+            f.seek(nbytes, os.SEEK_CUR)
+        (names,) = read("<Q")
+        if names not in (0, count):
+            raise bad(f"{names} names for {count} arrays")
+        for i in range(names):
+            (n,) = read("<Q")
+            if f.tell() + n > size:
+                raise bad(f"name {i} runs past the end of the file")
+            f.seek(n, os.SEEK_CUR)
+
+
+def _strings(value):
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _shape_list(value):
+    return isinstance(value, list) and value and all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                     for d in value)
+
+
+def _check_consistency(symbol, name_map, files):
+    """The name map describes this symbol: every MXNet node is owned by a layer it lists, every
+    layer entry has the fields the tools read, every blob and version names an output of the
+    symbol (with the shape the symbol infers, where it infers)."""
+    nm_file = files["namemap.json"]
+    try:
+        nodes = json.loads(symbol.tojson())["nodes"]
+        names = [n["name"] for n in nodes]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"not a usable MXNet symbol ({_last_line(exc)})", file=files["symbol.json"]) from None
+    layers, owners = name_map["layers"], name_map["nodes"]
+    for layer, entry in layers.items():
+        ok = (isinstance(entry.get("type"), str) and isinstance(entry.get("mxnet_op"), str)
+              and all(_strings(entry.get(k, [])) for k in ("params", "tops", "bottoms", "nodes", "fused_with"))
+              and all(f in layers for f in entry.get("fused_with", [])))
+        _expect(ok, f"the entry of layer '{layer}' lacks fields or has fields of the wrong type", nm_file)
+    for name in names:
+        _expect(owners.get(name) in layers, f"MXNet node '{name}' belongs to no layer of the name map", nm_file)
+    internals = symbol.get_internals()
+    outputs = set(internals.list_outputs())
+    for key in ("blobs", "outputs"):
+        for blob, mx_name in name_map[key].items():
+            _expect(isinstance(mx_name, str) and mx_name in outputs,
+                    f"'{key}' maps blob '{blob}' to '{mx_name}', which the symbol does not compute", nm_file)
+    versions = name_map.get("versions", {})
+    for vid, v in versions.items():
+        _expect(isinstance(v, dict) and isinstance(v.get("mxnet"), str) and isinstance(v.get("caffe_blob"), str)
+                and _shape_list(v.get("shape")), f"version '{vid}' lacks mxnet/caffe_blob/shape", nm_file)
+    feeds = {name_map["inputs"][k]: tuple(s) for k, s in name_map["input_shapes"].items()
+             if name_map["inputs"].get(k) in set(symbol.list_arguments())}
+    try:
+        _, out_shapes, _ = internals.infer_shape(**feeds)
+    except Exception:  # a symbol that cannot run: `verify` reports that as a parity failure
+        return
+    inferred = dict(zip(internals.list_outputs(), out_shapes or ()))
+    for vid, v in versions.items():
+        if v["mxnet"] in inferred and tuple(inferred[v["mxnet"]]) != tuple(v["shape"]):
+            raise ModelError(f"blob version '{vid}' has shape {v['shape']} in the name map but "
+                             f"{list(inferred[v['mxnet']])} in the symbol", file=nm_file)
 
 
 def _check_parameters(symbol, args, auxs, name_map, files):
@@ -223,6 +327,7 @@ def load(prefix):
         symbol = mx.sym.load(files["symbol.json"])
     except Exception as exc:  # MXNetError or JSON errors from a corrupt file
         raise ModelError(f"not an MXNet symbol file ({_last_line(exc)})", file=files["symbol.json"]) from None
+    _check_params_layout(files["0000.params"])
     try:
         saved = mx.nd.load(files["0000.params"])
     except Exception as exc:
@@ -231,6 +336,7 @@ def load(prefix):
     args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
     auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
     _check_parameters(symbol, args, auxs, name_map, files)
+    _check_consistency(symbol, name_map, files)
     return Conversion(symbol=symbol, arg_params=args, aux_params=auxs, name_map=name_map, files=files)
 
 

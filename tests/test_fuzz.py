@@ -217,24 +217,22 @@ def run_net_text(text, caffemodel=None):
 SEED_NET = '''name: "seed"
 input: "data"
 input_shape { dim: 2 dim: 4 dim: 8 dim: 8 }
-layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
-  convolution_param { num_output: 6 kernel_size: 3 pad: 1 stride: 1 group: 2 } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 6 kernel_size: 3 pad: 1 stride: 1 group: 2 } }
 layer { name: "bn" type: "BN" bottom: "conv" top: "conv" bn_param { eps: 1e-5 } }
 layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
-layer { name: "pool" type: "Pooling" bottom: "conv" top: "pool"
-  pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "pool" type: "Pooling" bottom: "conv" top: "pool" pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
 layer { name: "bnorm" type: "BatchNorm" bottom: "pool" top: "pool" }
 layer { name: "scale" type: "Scale" bottom: "pool" top: "pool" scale_param { bias_term: true } }
 layer { name: "prelu" type: "PReLU" bottom: "pool" top: "prelu" }
 layer { name: "up" type: "Interp" bottom: "prelu" top: "up" interp_param { zoom_factor: 2 } }
-layer { name: "deconv" type: "Deconvolution" bottom: "pool" top: "deconv"
-  convolution_param { num_output: 6 kernel_size: 2 stride: 2 } }
+layer { name: "deconv" type: "Deconvolution" bottom: "pool" top: "deconv" convolution_param { num_output: 6 kernel_size: 2 stride: 2 } }
 layer { name: "crop" type: "Crop" bottom: "deconv" bottom: "up" top: "crop" crop_param { axis: 2 } }
 layer { name: "sum" type: "Eltwise" bottom: "crop" bottom: "up" top: "sum" eltwise_param { coeff: 1 coeff: -1 } }
 layer { name: "flat" type: "Reshape" bottom: "sum" top: "flat" reshape_param { shape { dim: 0 dim: -1 } } }
 layer { name: "fc" type: "InnerProduct" bottom: "flat" top: "fc" inner_product_param { num_output: 5 } }
 layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
 '''
+BLOB_NAMES = sorted(set(re.findall(r'(?:bottom|top): "(\w+)"', SEED_NET)))
 
 
 def seed_caffemodel():
@@ -269,26 +267,42 @@ TOKENS = ["{", "}", ":", '"', "layer", "layers", "input: \"data\"", "bottom: \"d
 
 @st.composite
 def mutated_text(draw):
-    text = SEED_NET
+    """SEED_NET with 1-3 edits: a number changed (mostly to a small one), a layer line dropped,
+    duplicated or moved, a blob name changed, a token inserted, a span deleted, the text cut."""
+    lines = SEED_NET.splitlines(keepends=True)
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["delete", "insert", "number", "duplicate", "truncate"]))
-        n = len(text)
-        i = draw(st.integers(0, max(n - 1, 0)))
-        if kind == "delete":
-            text = text[:i] + text[i + draw(st.integers(1, 40)):]
-        elif kind == "insert":
-            text = text[:i] + " " + draw(st.sampled_from(TOKENS)) + " " + text[i:]
-        elif kind == "number":
-            numbers = list(re.finditer(r"-?\d+(\.\d+)?(e-?\d+)?", text))
+        kind = draw(st.sampled_from(["number", "number", "line", "line", "blob", "insert", "delete", "truncate"]))
+        i = draw(st.integers(0, len(lines) - 1))
+        if kind == "number":
+            numbers = list(re.finditer(r"-?\d+(\.\d+)?(e-?\d+)?", lines[i]))
             if numbers:
                 m = draw(st.sampled_from(numbers))
-                text = text[:m.start()] + str(draw(st.sampled_from(INTERESTING + [0.5, 1e-9]))) + text[m.end():]
-        elif kind == "duplicate":
-            j = draw(st.integers(i, min(n, i + 200)))
-            text = text[:j] + text[i:j] + text[j:]
+                value = draw(sometimes(st.integers(0, 9), st.sampled_from(INTERESTING + [0.5, 1e-9]), one_in=3))
+                lines[i] = lines[i][:m.start()] + str(value) + lines[i][m.end():]
+        elif kind == "line":
+            line = lines.pop(i)
+            op = draw(st.sampled_from(["drop", "duplicate", "move"]))
+            if op != "drop":
+                lines.insert(draw(st.integers(0, len(lines))), line)
+            if op == "duplicate":
+                lines.insert(i, line)
+            lines = lines or [""]
+        elif kind == "blob":
+            names = list(re.finditer(r'(bottom|top): "(\w+)"', lines[i]))
+            if names:
+                m = draw(st.sampled_from(names))
+                lines[i] = lines[i][:m.start(2)] + draw(st.sampled_from(BLOB_NAMES + ["nowhere"])) + lines[i][m.end(2):]
         else:
-            text = text[:i]
-    return text
+            text = "".join(lines)
+            j = draw(st.integers(0, len(text)))
+            if kind == "insert":
+                text = text[:j] + " " + draw(st.sampled_from(TOKENS)) + " " + text[j:]
+            elif kind == "delete":
+                text = text[:j] + text[j + draw(st.integers(1, 40)):]
+            else:
+                text = text[:j]
+            lines = text.splitlines(keepends=True) or [""]
+    return "".join(lines)
 
 
 @st.composite
@@ -323,8 +337,10 @@ def mutated_weights(draw):
     legacy), data lengths not a whole number of floats, doubles, blobs added or dropped,
     names swapped, a layer duplicated."""
     net = caffe_pb.WeightsNet.FromString(seed_bytes())
-    layers = [l for l in net.layer if l.blobs]
     for _ in range(draw(st.integers(1, 3))):
+        layers = [l for l in net.layer if l.blobs]
+        if not layers:
+            break
         layer = draw(st.sampled_from(layers))
         blob = draw(st.sampled_from(list(layer.blobs)))
         kind = draw(st.sampled_from(["dims", "cut", "double", "drop", "add", "legacy", "rename", "dup"]))
@@ -337,7 +353,8 @@ def mutated_weights(draw):
             blob.ClearField("data")
             blob.data.append(raw[:max(len(raw) - draw(st.integers(1, 5)), 0)])
         elif kind == "double":
-            raw = np.frombuffer(b"".join(blob.data), "<f4").astype("<f8").tobytes()
+            raw = b"".join(blob.data)
+            raw = np.frombuffer(raw[:len(raw) // 4 * 4], "<f4").astype("<f8").tobytes()
             blob.ClearField("data")
             blob.double_data.append(raw[:len(raw) - draw(st.sampled_from([0, 0, 3, 8]))])
         elif kind == "drop":
@@ -374,25 +391,25 @@ def rss_guard():
     assert grown < BUDGET_BYTES, f"peak RSS grew by {grown >> 20} MB over the fuzz run (budget {BUDGET})"
 
 
-@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_NETS", 300)))
+@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_NETS", 500)))
 @given(nets())
 def test_random_nets(rss_guard, text):
     run_net_text(text)
 
 
-@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_TEXT", 150)))
+@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_TEXT", 300)))
 @given(mutated_text())
 def test_mutated_prototxt_text(rss_guard, text):
     run_net_text(text)
 
 
-@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_BYTES", 150)))
+@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_BYTES", 300)))
 @given(mutated_bytes())
 def test_mutated_caffemodel_bytes(rss_guard, data):
     run_net_text(SEED_NET, data)
 
 
-@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_WEIGHTS", 120)))
+@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_WEIGHTS", 200)))
 @given(mutated_weights())
 def test_mutated_caffemodel_blobs(rss_guard, data):
     run_net_text(SEED_NET, data)
@@ -434,7 +451,7 @@ def damaged_model(draw):
     return files, draw(st.booleans())
 
 
-@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_MODELS", 80)))
+@settings(FUZZ, max_examples=int(os.environ.get("CAFFE2MX_FUZZ_MODELS", 150)))
 @given(damaged_model())
 def test_damaged_converted_model(rss_guard, damaged):
     from caffe2mx.converter.model_files import reseal

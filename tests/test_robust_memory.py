@@ -107,14 +107,16 @@ def test_available_memory_is_read():
 
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
 import caffe2mx, mxnet  # MXNet's own import is not the conversion's
 from caffe2mx.converter import budget
 net = caffe2mx.read_net(sys.argv[1])
 est = budget.estimate(net, "convert", caffemodel=sys.argv[2])
-base = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS:"))
+def status(key):  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
+base = status("VmRSS:")
 caffe2mx.convert(net, sys.argv[2], output_prefix=sys.argv[3])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM:")
 print(json.dumps({"estimate": est.total, "grown": peak - base}))
 """
 

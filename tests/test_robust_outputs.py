@@ -14,7 +14,7 @@ import pytest
 
 import caffe2mx
 from caffe2mx.converter import model_files, staging
-from caffe2mx.converter.errors import Interrupted, ModelError
+from caffe2mx.converter.errors import ModelError
 
 from test_robust_cli import assert_refused, run, tree_state, write
 

@@ -7,7 +7,6 @@ loads with CopyTrainedLayersFrom."""
 from pathlib import Path
 
 from ..converter import budget
-from ..converter.errors import UsageError
 from ..converter.pipeline import read_net
 from ..converter.staging import check_targets
 from ..seeding import write_init_weights
