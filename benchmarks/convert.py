@@ -4,14 +4,15 @@ and the time of the graph checks on very long nets.
     .venv/bin/python benchmarks/convert.py [--prototxt prototxts/attention92.prototxt] [--repeat 3]
     .venv/bin/python benchmarks/convert.py --graph-checks [--layers 4000,100000]
 
-Conversion: the caffemodel is written first (init-weights, not timed); each conversion (read
-the caffemodel, build and check the graph, emit, save the three files) then runs in a fresh
+Conversion: the caffemodel is written first (init-weights, not timed); each conversion
+(`caffe2mx convert NET W -o PREFIX`: read the caffemodel, build and check the graph, emit,
+save the three files) then runs in a fresh
 process that has already imported caffe2mx and MXNet, whose resident set at that point is the
 baseline; the peak is the process's VmHWM (MXNet's shared library alone is ~150 MB of it). Reported per run and as medians:
 the peak RSS, the peak above the baseline (what the conversion itself takes),
 both as multiples of the caffemodel's size. Targets on the 2-core CI machine: under 10 s,
 and the conversion's own peak under 1.5x the caffemodel (the streaming reader keeps each blob
-once; MXNet shares the NumPy weights without a copy).
+once, and each NumPy blob is freed as soon as MXNet has its copy).
 
 Graph checks: nets of N ReLU layers built in memory (no prototxt parsing, which is
 protobuf's) in two orders: a chain, and the chain reversed so that every bottom is produced
@@ -34,8 +35,9 @@ import caffe2mx, mxnet  # MXNet's own import (seconds: mxnet.contrib pulls in on
 t1 = time.perf_counter()
 def status(key):  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) / 1024
+import caffe2mx.cli
 base = status("VmRSS:")
-caffe2mx.convert(sys.argv[1], sys.argv[2], output_prefix=sys.argv[3])
+assert caffe2mx.cli.main(["convert", sys.argv[1], sys.argv[2], "-o", sys.argv[3], "-q"]) == 0  # what a user runs
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "convert_s": t2 - t1, "base_rss_mb": base, "peak_rss_mb": status("VmHWM:")}))
 """

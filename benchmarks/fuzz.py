@@ -29,28 +29,8 @@ FAMILIES = {  # name: (strategy, run one case, share of the cases)
     "text": (tf.mutated_text, lambda text: tf.run_net_text(text), 2),
     "bytes": (tf.mutated_bytes, lambda data: tf.run_net_text(tf.SEED_NET, data), 2),
     "weights": (tf.mutated_weights, lambda data: tf.run_net_text(tf.SEED_NET, data), 1),
-    "models": (tf.damaged_model, lambda damaged: _damaged(damaged), 1),
+    "models": (tf.damaged_model, tf.run_damaged, 1),
 }
-
-
-def _damaged(damaged):
-    from caffe2mx.converter.model_files import reseal
-    import caffe2mx
-    files, resealed = damaged
-    case = tf.Case()
-    try:
-        for suffix, data in files.items():
-            case.write(f"m-{suffix}", data)
-
-        def load_and_export():
-            if resealed:
-                reseal(case.path / "m")
-            conv = caffe2mx.load(case.path / "m")
-            caffe2mx.export_onnx(conv)
-            return conv
-        return tf.outcome(load_and_export)
-    finally:
-        case.close()
 
 
 def run_family(name, n, seed, counts, failures):

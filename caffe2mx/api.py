@@ -7,7 +7,7 @@ from .converter import budget
 from .converter.errors import ModelError
 from .converter.caffemodel import read_caffemodel
 from .converter.model_files import Conversion, check_output_prefix, load, save
-from .converter.pipeline import Net, bind, convert_net, load_net, read_net
+from .converter.pipeline import Net, bind, convert_net, load_net, read_net  # noqa: F401 (bind: part of the API module)
 
 
 def _net(prototxt, input_shapes=None, progress=None):
@@ -15,14 +15,16 @@ def _net(prototxt, input_shapes=None, progress=None):
 
 
 def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std", seed=None, input_shapes=None,
-            progress=None, force=False):
+            progress=None, force=False, keep_net=True):
     """Convert a Caffe net; returns a Conversion with .symbol, .arg_params, .aux_params, .name_map.
 
     Without a caffemodel the net gets seeded weights (`caffe2mx.seeding`, seed 0 unless
     given) and `name_map["seeded_weights"]` says so. With `output_prefix` the three files
     PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json are written too (existing
     ones are replaced only with `force`). A net whose conversion would need more memory than
-    the budget (converter.budget) is refused before anything is allocated.
+    the budget (converter.budget) is refused before anything is allocated. With `keep_net`
+    False the weighted Caffe graph is not kept (`.net` is None), and the weights are in memory
+    once instead of twice.
     """
     net = _net(prototxt, input_shapes, progress)
     budget.check(net, "convert", caffemodel=caffemodel)
@@ -30,12 +32,12 @@ def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std"
         check_output_prefix(output_prefix, force=force, inputs=(net.file, caffemodel))
     if caffemodel is None:
         from .seeding import seeded_weights
-        loaded = bind(net, seeded_weights(net, seed=0 if seed is None else seed))
+        weights = seeded_weights(net, seed=0 if seed is None else seed)
     else:
         (progress or (lambda m: None))(f"reading {caffemodel}")
-        wanted = {n.name for n in net.graph.nodes}
-        loaded = bind(net, read_caffemodel(caffemodel, progress=progress, layers=wanted), caffemodel)
-    conv = convert_net(loaded, bn_blob3=bn_blob3 or "inv_std", progress=progress)
+        weights = read_caffemodel(caffemodel, progress=progress, layers={n.name for n in net.graph.nodes})
+    conv = convert_net(net, weights=weights, caffemodel=caffemodel, bn_blob3=bn_blob3 or "inv_std",
+                       progress=progress, keep_net=keep_net)
     if caffemodel is None:
         conv.name_map["caffemodel"] = None
         conv.name_map["seeded_weights"] = 0 if seed is None else seed

@@ -9,9 +9,11 @@ Each command's estimate is built from the shaped net (no data is touched):
   and tops twice over, and the im2col columns of a convolution: handler `workspace`);
 - constants made while emitting (a pooling divisor map): at most one spatial plane;
 - the copies each command makes: conversion holds the weights twice (NumPy and MXNet),
-  ONNX export four times (NDArray, NumPy, initializer, serialized model), verify runs
-  MXNet in float32 and the NumPy reference in float64 side by side, keeping every blob;
-  seeded weights add a float32 forward pass (their calibration).
+  ONNX export four times (NDArray, NumPy, initializer, serialized model), verify four
+  times too (the conversion, the reference's float64 copies, an ONNX Runtime reference) and
+  runs MXNet in float32 and the NumPy reference in float64 side by side, keeping every blob;
+  seeded weights add a float32 forward pass (their calibration); and RUNTIME for MXNet's
+  engine once it runs.
 
 Memory that is not the command's (the interpreter, MXNet's library) is not counted: the
 available memory the default limit is a share of is measured with it already loaded.
@@ -31,6 +33,8 @@ from .layers import handler_for
 
 DEFAULT_SHARE = 0.75
 F32, F64 = 4, 8
+#: what MXNet's engine takes once it runs anything (threads, allocator pools), measured ~10-50 MB
+RUNTIME = 64 << 20
 _SET_LIMIT = None  # bytes, or "none"; set by the CLI's --max-memory
 
 
@@ -233,10 +237,11 @@ def estimate(net, command, caffemodel=None, seeded=None):
         except OSError:
             pass
     seeded = caffemodel is None if seeded is None else seeded
-    copies = {"inspect": 1, "convert": 2, "init-weights": 2, "verify": 2, "export-onnx": 4}[command]
+    copies = {"inspect": 1, "convert": 2, "init-weights": 2, "verify": 4, "export-onnx": 4}[command]
     est.add("weights", w * copies)
     if command == "inspect":
         return est
+    est.add("MXNet runtime", RUNTIME)
     if seeded:
         forward_elements(graph, shapes, est, keep_all=False, size=F32, label="seeding forward pass")
     if command == "verify":

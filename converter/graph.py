@@ -300,17 +300,22 @@ def _same_cycle(layers, a, b, cycles):
 
 
 def _components(layers):
-    """Layer index -> component id, for the graph with an edge from each writer of a blob to
-    each reader of it."""
-    writers = {}
+    """Layer index -> component id, for the graph with an edge from the layer that writes the
+    version of a blob a layer reads (the latest writer before it, or for a bottom read before
+    any writer, the first writer after it) to that layer: one edge per bottom."""
+    first = {}
     for i, entry in enumerate(layers):
         for t in entry[0].top:
-            writers.setdefault(t, []).append(i)
+            first.setdefault(t, i)
     succ = [[] for _ in layers]
+    latest = {}
     for i, entry in enumerate(layers):
         for b in entry[0].bottom:
-            for w in writers.get(b, ()):
+            w = latest.get(b, first.get(b))
+            if w is not None:
                 succ[w].append(i)
+        for t in entry[0].top:
+            latest[t] = i
     index, low, comp = {}, {}, {}
     stack, on_stack, counter = [], set(), 0
     for root in range(len(layers)):

@@ -236,14 +236,15 @@ def _shape_list(value):
 
 
 def _check_consistency(symbol, name_map, files):
-    """The name map describes this symbol: every MXNet node is owned by a layer it lists, every
-    layer entry has the fields the tools read, every blob and version names an output of the
-    symbol (with the shape the symbol infers, where it infers)."""
+    """The name map can be read against this symbol without surprises: every MXNet node is
+    owned by a layer it lists, and every layer, blob and version entry has the fields, of the
+    types, that the tools read. (Whether the symbol computes what the name map says, blob by
+    blob and shape by shape, is `verify`'s question: a wrong model is a parity failure.)"""
     nm_file = files["namemap.json"]
     try:
         nodes = json.loads(symbol.tojson())["nodes"]
         names = [n["name"] for n in nodes]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
         raise ModelError(f"not a usable MXNet symbol ({_last_line(exc)})", file=files["symbol.json"]) from None
     layers, owners = name_map["layers"], name_map["nodes"]
     for layer, entry in layers.items():
@@ -253,27 +254,11 @@ def _check_consistency(symbol, name_map, files):
         _expect(ok, f"the entry of layer '{layer}' lacks fields or has fields of the wrong type", nm_file)
     for name in names:
         _expect(owners.get(name) in layers, f"MXNet node '{name}' belongs to no layer of the name map", nm_file)
-    internals = symbol.get_internals()
-    outputs = set(internals.list_outputs())
     for key in ("blobs", "outputs"):
-        for blob, mx_name in name_map[key].items():
-            _expect(isinstance(mx_name, str) and mx_name in outputs,
-                    f"'{key}' maps blob '{blob}' to '{mx_name}', which the symbol does not compute", nm_file)
-    versions = name_map.get("versions", {})
-    for vid, v in versions.items():
+        _expect(all(isinstance(v, str) for v in name_map[key].values()), f"'{key}' maps blobs to names", nm_file)
+    for vid, v in name_map.get("versions", {}).items():
         _expect(isinstance(v, dict) and isinstance(v.get("mxnet"), str) and isinstance(v.get("caffe_blob"), str)
                 and _shape_list(v.get("shape")), f"version '{vid}' lacks mxnet/caffe_blob/shape", nm_file)
-    feeds = {name_map["inputs"][k]: tuple(s) for k, s in name_map["input_shapes"].items()
-             if name_map["inputs"].get(k) in set(symbol.list_arguments())}
-    try:
-        _, out_shapes, _ = internals.infer_shape(**feeds)
-    except Exception:  # a symbol that cannot run: `verify` reports that as a parity failure
-        return
-    inferred = dict(zip(internals.list_outputs(), out_shapes or ()))
-    for vid, v in versions.items():
-        if v["mxnet"] in inferred and tuple(inferred[v["mxnet"]]) != tuple(v["shape"]):
-            raise ModelError(f"blob version '{vid}' has shape {v['shape']} in the name map but "
-                             f"{list(inferred[v['mxnet']])} in the symbol", file=nm_file)
 
 
 def _check_parameters(symbol, args, auxs, name_map, files):
@@ -325,7 +310,9 @@ def load(prefix):
     _check_name_map(name_map, nm_file)
     try:
         symbol = mx.sym.load(files["symbol.json"])
-    except Exception as exc:  # MXNetError or JSON errors from a corrupt file
+        # names MXNet hands back as text: undecodable bytes fail here, not in a later reader
+        symbol.list_arguments(), symbol.list_auxiliary_states(), symbol.get_internals().list_outputs()
+    except Exception as exc:  # MXNetError, JSON or UnicodeDecodeError from a corrupt file
         raise ModelError(f"not an MXNet symbol file ({_last_line(exc)})", file=files["symbol.json"]) from None
     _check_params_layout(files["0000.params"])
     try:

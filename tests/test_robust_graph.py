@@ -45,7 +45,8 @@ def test_a_cycle_beside_a_late_producer():
 
 
 def test_components_match_a_brute_force_search():
-    """Tarjan's components against reachability computed the slow way, on a tangled net."""
+    """Tarjan's components against reachability computed the slow way (same edges: the writer
+    of the blob version each bottom reads), on tangled nets with in-place layers."""
     import random
     rng = random.Random(3)
     names = [f"b{i}" for i in range(12)]
@@ -58,8 +59,13 @@ def test_components_match_a_brute_force_search():
         layers = [(L(rng.sample(names, rng.randint(0, 2)), rng.sample(names, rng.randint(1, 2))), None)
                   for _ in range(10)]
         comp = _components(layers)
-        succ = {i: {j for j, (m, _) in enumerate(layers) if set(m.bottom) & set(l.top)} for i, (l, _) in
-                enumerate(layers)}
+        succ = {i: set() for i in range(len(layers))}  # writer of the version each bottom reads -> reader
+        for j, (m, _) in enumerate(layers):
+            for b in m.bottom:
+                before = [i for i in range(j) if b in layers[i][0].top]
+                after = [i for i in range(j, len(layers)) if b in layers[i][0].top]
+                if before or after:
+                    succ[before[-1] if before else after[0]].add(j)
 
         def reach(i):
             seen, stack = set(), [i]

@@ -28,10 +28,16 @@ BOMBS = {
                             ["more than 2147483647 values"]),
     "conv-num_output-2^31": ((1, 3, 8, 8), 'layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
                                            'convolution_param { num_output: 2147483648 kernel_size: 3 } }',
-                             ["weight blob would have shape", "more than 2147483647 values"]),
+                             ["num_output 2147483648 exceeds Caffe's int range"]),
+    "conv-num_output-2^31-1": ((1, 3, 8, 8), 'layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
+                                             'convolution_param { num_output: 2147483647 kernel_size: 3 } }',
+                               ["weight blob would have shape", "more than 2147483647 values"]),
     "ip-num_output-2^31": ((1, 3, 8, 8), 'layer { name: "c" type: "InnerProduct" bottom: "data" top: "c" '
                                          'inner_product_param { num_output: 2147483648 } }',
-                           ["more than 2147483647 values"]),
+                           ["num_output 2147483648 exceeds Caffe's int range"]),
+    "ip-num_output-2^30": ((1, 3, 8, 8), 'layer { name: "c" type: "InnerProduct" bottom: "data" top: "c" '
+                                         'inner_product_param { num_output: 1073741824 } }',
+                           ["weight blob would have shape", "more than 2147483647 values"]),
     "interp-height-2^31-1": ((1, 1, 2, 2), 'layer { name: "c" type: "Interp" bottom: "data" top: "c" '
                                            'interp_param { height: 2147483647 width: 1 } }',
                              ["blob 'c' [1, 1, 2147483647, 1]", "memory limit of 1.0 GB", "--max-memory"]),

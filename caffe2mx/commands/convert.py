@@ -57,7 +57,7 @@ def run(args):
     progress = Progress(quiet=args.quiet)
     seed = 0 if args.seed is None else args.seed
     conv = convert(args.prototxt, caffemodel, bn_blob3=args.bn_blob3, seed=seed, input_shapes=None,
-                   progress=progress)
+                   progress=progress, keep_net=bool(args.to_gluon))  # only the Gluon bridge reads the Caffe graph
     writers = {}
     if args.to_gluon:
         gluon_net = _load_gluon(args.to_gluon, conv, args.bn_blob3)

@@ -126,6 +126,19 @@ def zero_fields(param, prefix, names):
     return out
 
 
+def int_fields(param, prefix, names):
+    """Problems for fields (uint32 in caffe.proto) beyond INT_MAX: Caffe reads them into an int,
+    where they turn negative."""
+    out = []
+    for name in names:
+        value = getattr(param, name)
+        values = [value] if isinstance(value, int) else list(value)
+        big = [v for v in values if v > INT32_MAX]
+        if big:
+            out.append(f"{prefix}.{name} {big[0]} exceeds Caffe's int range ({INT32_MAX})")
+    return out
+
+
 def pair_fields(param, prefix, single, h_name, w_name, repeated=False):
     """Caffe's rule for a (h, w) pair: the single field OR both *_h and *_w, never a mix."""
     has_h, has_w = param.HasField(h_name), param.HasField(w_name)

@@ -1,7 +1,7 @@
 """Convolution and Deconvolution (grouped, depthwise and dilated included)."""
 import numpy as np
 
-from .base import LayerHandler, need_rank, pair_fields, register, spatial, zero_fields
+from .base import INT32_MAX, LayerHandler, int_fields, need_rank, pair_fields, register, spatial, zero_fields
 
 
 def _conv_geometry(p):
@@ -10,6 +10,12 @@ def _conv_geometry(p):
     pad = spatial(p, "pad", "pad_h", "pad_w", repeated=True, default=(0, 0))
     dilation = spatial(p, "dilation", None, None, repeated=True, default=(1, 1))
     return kernel, stride, pad, dilation
+
+
+def _check_int_range(*sizes):
+    """Caffe computes padded sizes, kernel extents and strided spans in C int."""
+    if max(sizes) > INT32_MAX:
+        raise ValueError(f"a padded size, kernel extent or strided span of {max(sizes)} exceeds Caffe's int range")
 
 
 def _he_normal(rng, shape, fan_in, gain=1.0):
@@ -36,6 +42,8 @@ class _ConvBase(LayerHandler):
             problems += pair_fields(p, where, single, h, w, repeated=True)
         problems += zero_fields(p, where, ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
                                            "stride_w", "dilation"))
+        problems += int_fields(p, where, ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
+                                          "stride_w", "pad", "pad_h", "pad_w", "dilation", "group"))
         kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
         if kernel is None:
             problems.append("kernel size is missing (kernel_size, or kernel_h and kernel_w)")
@@ -68,9 +76,10 @@ class _ConvBase(LayerHandler):
             blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
         return blobs
 
-    def _emit_args(self, node):
+    def _emit_args(self, node, x_shape):
         p = node.param.convolution_param
         kernel, stride, pad, dilation = _conv_geometry(p)
+        stride = self._effective_stride(stride, pad, x_shape)
         return dict(kernel=kernel, stride=stride, pad=pad, dilate=dilation, num_filter=p.num_output,
                     num_group=p.group, no_bias=not p.bias_term)
 
@@ -93,11 +102,18 @@ class Convolution(_ConvBase):
     def _weight_shape(p, c_in, kh, kw):
         return (p.num_output, c_in // p.group, kh, kw)
 
+    @staticmethod
+    def _effective_stride(stride, pad, x_shape):
+        """A stride beyond the padded input leaves one window, as the padded size itself does;
+        oneDNN overflows on strides near 2**31, so the equal, smaller one is emitted."""
+        return tuple(min(s, size + 2 * p) for s, p, size in zip(stride, pad, x_shape[2:]))
+
     def output_shapes(self, node, in_shapes):
         self._check_input(node, in_shapes)
         p = node.param.convolution_param
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(p)
         n, _, h, w = in_shapes[0]
+        _check_int_range(h + 2 * ph, w + 2 * pw, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
         oh = (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
         ow = (w + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
         if oh <= 0 or ow <= 0:
@@ -105,7 +121,8 @@ class Convolution(_ConvBase):
         return [(n, p.num_output, oh, ow)]
 
     def emit(self, node, inputs, em):
-        return [em.mx.Convolution(inputs[0], name=em.name(node), **self._params(node, em), **self._emit_args(node))]
+        return [em.mx.Convolution(inputs[0], name=em.name(node), **self._params(node, em),
+                                  **self._emit_args(node, em.in_shapes(node)[0]))]
 
     def macs(self, node, in_shapes, out_shapes):
         p = node.param.convolution_param
@@ -128,11 +145,18 @@ class Deconvolution(_ConvBase):
     def _weight_shape(p, c_in, kh, kw):
         return (c_in, p.num_output // p.group, kh, kw)
 
+    @staticmethod
+    def _effective_stride(stride, pad, x_shape):
+        """Along an axis of size 1 the stride multiplies nothing: 1 is emitted (oneDNN
+        overflows on strides near 2**31)."""
+        return tuple(1 if size == 1 else s for s, size in zip(stride, x_shape[2:]))
+
     def output_shapes(self, node, in_shapes):
         self._check_input(node, in_shapes)
         p = node.param.convolution_param
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(p)
         n, _, h, w = in_shapes[0]
+        _check_int_range(dh * (kh - 1) + 1, dw * (kw - 1) + 1, sh * (h - 1), sw * (w - 1))
         oh = sh * (h - 1) + dh * (kh - 1) + 1 - 2 * ph
         ow = sw * (w - 1) + dw * (kw - 1) + 1 - 2 * pw
         if oh <= 0 or ow <= 0:
@@ -141,7 +165,7 @@ class Deconvolution(_ConvBase):
 
     def emit(self, node, inputs, em):
         return [em.mx.Deconvolution(inputs[0], name=em.name(node), **self._params(node, em),
-                                    **self._emit_args(node))]
+                                    **self._emit_args(node, em.in_shapes(node)[0]))]
 
     def macs(self, node, in_shapes, out_shapes):
         p = node.param.convolution_param

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register
+from .base import LayerHandler, canonical_axis, int_fields, register
 
 
 @register
@@ -18,7 +18,9 @@ class InnerProduct(LayerHandler):
         p = node.param.inner_product_param
         if not p.HasField("num_output"):
             return ["inner_product_param.num_output is missing"]
-        return ["inner_product_param.num_output is 0; it must be at least 1"] if p.num_output == 0 else []
+        if p.num_output == 0:
+            return ["inner_product_param.num_output is 0; it must be at least 1"]
+        return int_fields(p, "inner_product_param", ("num_output",))
 
     def _split(self, node, shape):
         axis = canonical_axis(node.param.inner_product_param.axis, len(shape))

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .base import LayerHandler, need_rank, pair_fields, register, spatial, zero_fields
+from .base import INT32_MAX, LayerHandler, int_fields, need_rank, pair_fields, register, spatial, zero_fields
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -64,6 +64,8 @@ class Pooling(LayerHandler):
         for single, h, w in (("stride", "stride_h", "stride_w"), ("pad", "pad_h", "pad_w")):
             problems += pair_fields(p, where, single, h, w)
         problems += zero_fields(p, where, ("stride", "stride_h", "stride_w"))
+        problems += int_fields(p, where, ("kernel_size", "kernel_h", "kernel_w", "stride", "stride_h", "stride_w",
+                                          "pad", "pad_h", "pad_w"))
         if p.global_pooling:
             if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
                 problems.append("global pooling takes no kernel size")
@@ -84,6 +86,8 @@ class Pooling(LayerHandler):
         (kh, kw), (sh, sw), (ph, pw) = geometry(node, x)
         if ph >= kh or pw >= kw:
             raise ValueError(f"pad ({ph}, {pw}) must be smaller than the kernel ({kh}, {kw})")
+        if max(x[2] + 2 * ph, x[3] + 2 * pw, kh, kw) > INT32_MAX:
+            raise ValueError("a padded size or kernel exceeds Caffe's int range")
         ceil = node.param.pooling_param.round_mode == 0
         padded = bool(ph or pw)
         return [(x[0], x[1], caffe_pooled(x[2], kh, sh, ph, ceil, padded), caffe_pooled(x[3], kw, sw, pw, ceil, padded))]
