@@ -171,6 +171,13 @@ def _check_name_map(nm, nm_file):
     _expect(all(isinstance(v, dict) for v in nm["layers"].values()), "'layers' entries are not mappings", nm_file)
     for key in ("versions", "options"):
         _expect(isinstance(nm.get(key, {}), dict), f"'{key}' is not a mapping", nm_file)
+    for key in ("net", "prototxt", "caffemodel"):
+        _expect(nm.get(key) is None or isinstance(nm[key], str), f"'{key}' is not a string", nm_file)
+    seed = nm.get("seeded_weights")
+    _expect(seed is None or (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63),
+            "'seeded_weights' is not a seed", nm_file)
+    _expect(nm.get("options", {}).get("bn_blob3", "inv_std") in ("inv_std", "variance"),
+            "options.bn_blob3 is neither inv_std nor variance", nm_file)
     _expect(isinstance(nm.get("adjustments", []), list), "'adjustments' is not a list", nm_file)
 
 
@@ -252,6 +259,7 @@ def _check_consistency(symbol, name_map, files):
               and all(_strings(entry.get(k, [])) for k in ("params", "tops", "bottoms", "nodes", "fused_with"))
               and all(f in layers for f in entry.get("fused_with", [])))
         _expect(ok, f"the entry of layer '{layer}' lacks fields or has fields of the wrong type", nm_file)
+    _expect(all(isinstance(v, str) for v in owners.values()), "'nodes' maps MXNet nodes to layer names", nm_file)
     for name in names:
         _expect(owners.get(name) in layers, f"MXNet node '{name}' belongs to no layer of the name map", nm_file)
     for key in ("blobs", "outputs"):
