@@ -11,7 +11,8 @@ Each command's estimate is built from the shaped net (no data is touched):
 - the copies each command makes: conversion holds the weights twice (NumPy and MXNet),
   ONNX export four times (NDArray, NumPy, initializer, serialized model), verify four
   times too (the conversion, the reference's float64 copies, an ONNX Runtime reference) and
-  runs MXNet in float32 and the NumPy reference in float64 side by side, keeping every blob;
+  runs MXNet in float32 (every blob kept, and copied to NumPy for the comparison) and the
+  NumPy reference in float64 side by side;
   seeded weights add a float32 forward pass (their calibration); and RUNTIME for MXNet's
   engine once it runs.
 
@@ -245,7 +246,8 @@ def estimate(net, command, caffemodel=None, seeded=None):
     if seeded:
         forward_elements(graph, shapes, est, keep_all=False, size=F32, label="seeding forward pass")
     if command == "verify":
-        forward_elements(graph, shapes, est, keep_all=True, size=F32, label="MXNet forward, every blob kept")
+        forward_elements(graph, shapes, est, keep_all=True, size=2 * F32,
+                         label="MXNet forward, every blob kept and copied to NumPy")
         forward_elements(graph, shapes, est, keep_all=True, size=F64, label="NumPy reference, every blob kept")
     else:
         # constants made while emitting: a pooling divisor map is one spatial plane of a blob

@@ -145,3 +145,41 @@ def test_the_estimate_covers_a_real_conversion(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0 < got["grown"] < got["estimate"], got
+
+
+VERIFY_CHILD = r"""
+import json, sys
+import caffe2mx, mxnet  # MXNet's own import is not the run's
+from caffe2mx.converter import budget
+def status(key):
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
+net = caffe2mx.read_net(sys.argv[1])
+est = budget.estimate(net, "verify", seeded=True)
+base = status("VmRSS:")
+run = caffe2mx.verify(sys.argv[1])
+print(json.dumps({"estimate": est.total, "grown": status("VmHWM:") - base, "passed": run.outcome.passed}))
+"""
+
+
+def _verify_estimate(path):
+    r = subprocess.run([sys.executable, "-c", VERIFY_CHILD, str(path)], capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_the_estimate_covers_a_real_verify(tmp_path):
+    """verify (seeded weights, MXNet and the float64 reference, every blob kept) on a net whose
+    blobs are large (8 MB each): the peak RSS grows by less than the estimate."""
+    convs = "".join(f'layer {{ name: "c{i}" type: "Convolution" bottom: "{"data" if i == 0 else f"c{i - 1}"}" '
+                    f'top: "c{i}" convolution_param {{ num_output: 32 kernel_size: 3 pad: 1 }} }}\n'
+                    f'layer {{ name: "r{i}" type: "ReLU" bottom: "c{i}" top: "c{i}" }}\n' for i in range(6))
+    p = write(tmp_path, "net.prototxt", net_text((1, 32, 256, 256), convs))
+    got = _verify_estimate(p)
+    assert got["passed"] and 0 < got["grown"] < got["estimate"], got
+
+
+@pytest.mark.slow
+def test_the_estimate_covers_verify_of_attention56():
+    from conftest import PROTOTXTS
+    got = _verify_estimate(next(p for p in PROTOTXTS if p.name == "attention56.prototxt"))
+    assert got["passed"] and 0 < got["grown"] < got["estimate"], got
