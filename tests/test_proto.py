@@ -26,7 +26,9 @@ def test_fork_field_numbers():
     fields = caffe_pb.LayerParameter.DESCRIPTOR.fields_by_name
     assert fields["interp_param"].number == 147 and fields["bn_param"].number == 148
     bn = {f.name: f.number for f in caffe_pb.BNParameter.DESCRIPTOR.fields}
-    assert bn == {"slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6}
+    # RAN, TSN and PSPNet forks: 1-6; SegNet's fields moved off the numbers they share (1-3).
+    assert bn == {"slope_filler": 1, "bias_filler": 2, "momentum": 3, "eps": 4, "frozen": 5, "engine": 6,
+                  "scale_filler": 1001, "shift_filler": 1002, "bn_mode": 1003}
     interp = {f.name: f.number for f in caffe_pb.InterpParameter.DESCRIPTOR.fields}
     assert interp == {"height": 1, "width": 2, "zoom_factor": 3, "shrink_factor": 4, "pad_beg": 5, "pad_end": 6}
     assert caffe_pb.BNParameter().eps == pytest.approx(1e-5) and caffe_pb.BNParameter().momentum == pytest.approx(0.9)
