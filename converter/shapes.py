@@ -12,6 +12,11 @@ def check_supported(graph):
     unsupported, problems = [], []
     for node in graph.nodes:
         h = handler_for(node.type)
+        problems += [ModelError(f"unknown field {u.describe()}: not in caffe2mx's schema, and it may change what "
+                                f"the layer computes", file=graph.file, line=u.line, layer=node.name,
+                                layer_type=node.type) for u in node.unknown_fields]
+        problems += [_err(graph, node, f"sets {f}, a fork's field that caffe2mx does not convert for {node.type}")
+                     for f in node.fork_fields if f not in getattr(h, "fork_fields", ())]
         if h is None:
             unsupported.append(_err(graph, node, "unsupported layer type" +
                                     (" (Python layers are never imported or run)" if node.type == "Python" else "")))
