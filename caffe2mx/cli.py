@@ -18,6 +18,8 @@ ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visuali
 def _command_modules():
     mods = {}
     for info in pkgutil.iter_modules(commands.__path__):
+        if info.name.startswith("_"):
+            continue  # private helpers (_options), not commands
         mod = importlib.import_module(f"{commands.__name__}.{info.name}")
         mods[mod.NAME] = mod
     return sorted(mods.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))

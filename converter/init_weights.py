@@ -20,7 +20,7 @@ GAIN_RANGE = (0.25, 4.0)
 
 
 def _loaded(prototxt, input_shapes):
-    graph = build_graph(read_prototxt(prototxt))
+    graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
     return graph, infer_shapes(graph, input_shapes)
 

@@ -16,7 +16,7 @@ from .weights import bind_weights
 
 
 def inspect_net(prototxt, caffemodel=None, input_shapes=None):
-    graph = build_graph(read_prototxt(prototxt))
+    graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
     shapes = infer_shapes(graph, input_shapes)
     if caffemodel is not None:

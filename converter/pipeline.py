@@ -40,7 +40,7 @@ def load_net(prototxt, caffemodel=None, *, weights=None, input_shapes=None, prog
     """
     say = progress or (lambda msg: None)
     say(f"reading {prototxt}")
-    graph = build_graph(read_prototxt(prototxt))
+    graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
     shapes = infer_shapes(graph, input_shapes)
     if caffemodel is not None:

@@ -171,28 +171,28 @@ class _Scanner:
             end = self.separator()
             self.note(container, index, path + (name,), start, end, suggestion=self.close_match(name, desc))
             return
-        if container is None and path == () and name in self.block_starts:
-            container, index = name, len(self.block_starts[name])
-            self.block_starts[name].append(start)
-            sub_path = ()
-        else:
-            sub_path = path + (name,)
+        block = container is None and path == () and name in self.block_starts  # a top-level layer
+        sub_path = () if block else path + (name,)
         if f.type == _descriptor.FieldDescriptor.TYPE_MESSAGE:
             if self.at(":"):
                 self.i += 1
-            if self.at("{", "<"):
+            listed = self.at("[")
+            if listed:
+                self.i += 1
+            while True:
+                if not self.at("{", "<"):
+                    raise _Stop()
+                if block:
+                    container, index = name, len(self.block_starts[name])
+                    self.block_starts[name].append(self.peek()[2] if listed else start)
                 self.message(f.message_type, _CLOSE[self.take()[1]], container, index, sub_path)
-            elif self.at("["):
-                self.i += 1
-                while not self.at("]"):
-                    if not self.at("{", "<"):
-                        raise _Stop()
-                    self.message(f.message_type, _CLOSE[self.take()[1]], container, index, sub_path)
-                    if self.at(","):
-                        self.i += 1
-                self.i += 1
-            else:
-                raise _Stop()
+                if not listed:
+                    break
+                if self.at(","):
+                    self.i += 1
+                if self.at("]"):
+                    self.i += 1
+                    break
             self.separator()
             return
         self.expect(":")

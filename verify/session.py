@@ -113,7 +113,8 @@ def _run_mxnet(symbol, args, auxs, name_map, inputs, versions):
 
 
 def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=None, input=None, seed=0,
-           weights_seed=None, prep=None, rtol=None, type_rtol=None, bn_blob3="inv_std", progress=None):
+           weights_seed=None, prep=None, rtol=None, type_rtol=None, bn_blob3="inv_std", input_shapes=None,
+           progress=None):
     """Run the whole comparison and return a VerifyRun (its `.outcome` says pass or where it failed)."""
     clock = _Clock(progress or (lambda m: None))
     source = _reference_source(reference)
@@ -124,6 +125,9 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
 
     clock.stage("convert", "loading the converted model" if model else "converting")
     if model is not None:
+        if input_shapes:
+            raise UsageError(f"--model {model} was converted with its own input shapes; --input-shape goes with "
+                             f"converting now (without --model)")
         symbol, args, auxs, name_map = _load_model(model)
         wseed = name_map.get("seeded_weights", 0) if weights_seed is None else weights_seed
         shapes_in = {k: tuple(v) for k, v in name_map.get("input_shapes", {}).items()} or None
@@ -131,7 +135,7 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
         conversion = None
     else:
         from caffe2mx.api import convert
-        conversion = convert(prototxt, caffemodel, bn_blob3=bn_blob3, seed=weights_seed)
+        conversion = convert(prototxt, caffemodel, bn_blob3=bn_blob3, seed=weights_seed, input_shapes=input_shapes)
         symbol, args, auxs, name_map = (conversion.symbol, conversion.arg_params, conversion.aux_params,
                                         conversion.name_map)
         net = conversion.net

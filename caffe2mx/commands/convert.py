@@ -6,6 +6,7 @@ from pathlib import Path
 from ..api import convert
 from ..converter.errors import UsageError
 from ..progress import Progress
+from ._options import add_input_shape, input_shapes
 
 NAME = "convert"
 HELP = "convert a prototxt (+ caffemodel) to an MXNet symbol and params"
@@ -25,6 +26,7 @@ def add_arguments(p):
     p.add_argument("--to-gluon", metavar="MODEL",
                    help="also load the weights into this caffe2mx.mxmodels Gluon model and save "
                         "PREFIX-gluon.params")
+    add_input_shape(p)
 
 
 def _load_gluon(name, prototxt, conv, bn_blob3):
@@ -56,7 +58,7 @@ def run(args):
     check_output_prefix(prefix, create_parent=not args.output)
     progress = Progress(quiet=args.quiet)
     conv = convert(args.prototxt, caffemodel, output_prefix=None, bn_blob3=args.bn_blob3, seed=args.seed,
-                   progress=progress)
+                   input_shapes=input_shapes(args), progress=progress)
     gluon_net = None
     if args.to_gluon:
         gluon_net = _load_gluon(args.to_gluon, args.prototxt, conv, args.bn_blob3)
@@ -67,6 +69,8 @@ def run(args):
     progress.done()
     if caffemodel is None and not args.quiet:
         print(f"note: no caffemodel given: used seeded weights (seed {args.seed})", file=sys.stderr)
+    for note in conv.net.graph.notes:
+        print(f"note: {note}", file=sys.stderr)
     for adj in conv.name_map["adjustments"]:
         print(f"adjusted: layer '{adj['layer']}' ({adj['type']}): {adj['message']}", file=sys.stderr)
     if not args.quiet:

@@ -8,6 +8,8 @@ value (read by `caffe2mx verify --reference onnxruntime`). Nothing is written on
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
+from ._options import add_input_shape, input_shapes
+
 NAME = "export-onnx"
 HELP = "export a Caffe net or a converted MXNet model to ONNX"
 
@@ -27,19 +29,21 @@ def add_arguments(p):
     p.add_argument("--bn-blob3", choices=["inv_std", "variance"], default="inv_std",
                    help="meaning of the fork BN layer's 4th blob (default inv_std)")
     p.add_argument("--seed", type=int, default=None, help="seed of the seeded weights when there is no caffemodel")
+    add_input_shape(p)
 
 
 def run(args):
     from caffe2mx.converter.onnx_export import export_onnx
     if (args.prototxt is None) == (args.symbol is None):
         raise UsageError("give either NET.prototxt or --symbol PREFIX")
-    if args.symbol and (args.caffemodel or args.seed is not None):
-        raise UsageError("--caffemodel and --seed go with a prototxt, not with --symbol")
+    if args.symbol and (args.caffemodel or args.seed is not None or args.input_shape):
+        raise UsageError("--caffemodel, --seed and --input-shape go with a prototxt, not with --symbol")
     progress = Progress(args.quiet)
     try:
         model = export_onnx(args.prototxt, args.caffemodel, args.output, symbol_prefix=args.symbol,
                             opset=args.opset, dynamic_batch=not args.static_batch, simplify=args.simplify,
-                            bn_blob3=args.bn_blob3, seed=args.seed, progress=progress)
+                            bn_blob3=args.bn_blob3, seed=args.seed, input_shapes=input_shapes(args),
+                            progress=progress)
     finally:
         progress.done()
     n_init = len(model.graph.initializer)

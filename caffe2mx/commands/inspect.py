@@ -3,7 +3,9 @@ caffe2mx.mxmodels Gluon model, with totals."""
 import json
 
 from ..converter.errors import UsageError
+from ..converter.input_shapes import parse_input_shape
 from ..converter.inspect import format_table, inspect_net, totals
+from ._options import input_shapes
 
 NAME = "inspect"
 HELP = "per-layer shapes, parameter counts and multiply-adds"
@@ -13,8 +15,10 @@ def add_arguments(p):
     p.add_argument("prototxt", nargs="?")
     p.add_argument("--caffemodel", metavar="W", help="also check the caffemodel's blobs against the net")
     p.add_argument("--model", metavar="NAME", help="a registered Gluon model instead of a prototxt")
-    p.add_argument("--input-shape", metavar="N,C,H,W",
-                   help="input shape for --model (default: 1,3,224,224; 32x32 for cifar_*, 112x112 for face_*)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME=]N,C,H,W",
+                   help="with a prototxt: NAME=N,C,H,W, the shape of net input NAME (repeatable; sets it for a "
+                        "data layer or an input without dims, or replaces the declared one); with --model: "
+                        "N,C,H,W (default: 1,3,224,224; 32x32 for cifar_*, 112x112 for face_*)")
     p.add_argument("--json", action="store_true", help="rows and totals as JSON")
 
 
@@ -38,11 +42,13 @@ def run(args):
     if bool(args.prototxt) == bool(args.model):
         raise UsageError("give a prototxt or --model NAME (one of them)")
     if args.model:
-        shape = tuple(int(d) for d in args.input_shape.split(",")) if args.input_shape else None
+        if len(args.input_shape) > 1:
+            raise UsageError("--model takes one --input-shape N,C,H,W")
+        shape = parse_input_shape(args.input_shape[0], allow_bare=True)[1] if args.input_shape else None
         rows = gluon_rows(args.model, shape)
         title = f"Gluon model {args.model}"
     else:
-        rows = inspect_net(args.prototxt, args.caffemodel)
+        rows = inspect_net(args.prototxt, args.caffemodel, input_shapes=input_shapes(args))
         title = args.prototxt
     if args.json:
         print(json.dumps({"rows": rows, "totals": totals(rows)}, indent=1))

@@ -9,6 +9,8 @@ from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 from caffe2mx.verify.metrics import CHAIN_RTOL
 
+from ._options import add_input_shape, input_shapes
+
 NAME = "verify"
 HELP = "layer-by-layer parity of the converted model against Caffe activations or a reference"
 
@@ -43,6 +45,7 @@ def add_arguments(p):
                    help="meaning of the fork BN layer's 4th blob, for converting and for the NumPy reference")
     p.add_argument("--all", action="store_true", help="list every blob, not only the failures")
     p.add_argument("--report", metavar="DIR", help="write an HTML report (and report.json) into DIR")
+    add_input_shape(p)
 
 
 def _type_rtol(items):
@@ -68,7 +71,8 @@ def run(args):
     try:
         result = verify(args.prototxt, args.caffemodel, model=args.model, reference=args.reference, onnx=args.onnx,
                         input=args.input, seed=args.seed, weights_seed=args.weights_seed, prep=prep, rtol=args.rtol,
-                        type_rtol=_type_rtol(args.type_rtol), bn_blob3=args.bn_blob3, progress=progress)
+                        type_rtol=_type_rtol(args.type_rtol), bn_blob3=args.bn_blob3,
+                        input_shapes=input_shapes(args), progress=progress)
         if args.report:
             from caffe2mx.verify.report import write_report
             progress("writing the report")

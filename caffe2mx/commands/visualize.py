@@ -10,6 +10,8 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
+from ._options import add_input_shape, input_shapes
+
 NAME = "visualize"
 HELP = "render the Caffe graph and the converted MXNet symbol (graphviz SVG)"
 
@@ -22,13 +24,14 @@ def add_arguments(p):
                    help=f"most nodes on one page before layers are grouped by name prefix (default {MAX_UNITS}; "
                    f"a large value draws everything on one page)")
     p.add_argument("--no-mxnet", action="store_true", help="only the Caffe graph (no conversion)")
+    add_input_shape(p)
 
 
-def _symbol(prototxt, progress):
+def _symbol(prototxt, progress, shapes=None):
     from caffe2mx.converter.init_weights import seeded_weights
     from caffe2mx.converter.pipeline import convert_net, load_net
-    weights = seeded_weights(prototxt, calibrate_bn=False)
-    net = load_net(prototxt, weights=weights, progress=progress)
+    weights = seeded_weights(prototxt, calibrate_bn=False, input_shapes=shapes)
+    net = load_net(prototxt, weights=weights, input_shapes=shapes, progress=progress)
     conv = convert_net(net, progress=progress)
     return conv.symbol, conv.name_map
 
@@ -48,9 +51,10 @@ def run(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create the output directory ({exc})") from None
+    shapes_in = input_shapes(args)
     progress = Progress(args.quiet)
     try:
-        graph = build_graph(read_prototxt(args.prototxt))
+        graph = build_graph(read_prototxt(args.prototxt), input_shapes=shapes_in)
         check_supported(graph)
         shapes = infer_shapes(graph)
         progress("drawing the Caffe graph")
@@ -58,7 +62,7 @@ def run(args):
         lines = [f"wrote {out / 'caffe.svg'} ({len(graph.nodes)} layers"
                  + (f", {n_caffe} group pages in {out / 'caffe'})" if n_caffe else ")")]
         if not args.no_mxnet:
-            symbol, name_map = _symbol(args.prototxt, progress)
+            symbol, name_map = _symbol(args.prototxt, progress, shapes_in)
             progress("drawing the MXNet symbol")
             _, n_mx = graphs.render_to(graphs.mxnet_graph(symbol, name_map), out, "mxnet", max_units=args.max_nodes)
             lines.append(f"wrote {out / 'mxnet.svg'}" + (f" ({n_mx} group pages in {out / 'mxnet'})" if n_mx else ""))
