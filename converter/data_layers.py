@@ -22,7 +22,8 @@ the layer's own reshape rules in Caffe (and in the SSD and TSN forks for their l
   TSN's VideoData, SSD's (1, 1, boxes, 8) box list for AnnotatedData, whose length
   depends on the image (1 box here).
 
-An unknown dimension is None: the caller then asks for `--input-shape`.
+An unknown dimension is None: the caller then asks for `--input-shape`. A top that no
+layer reads (the label, in a deploy net) need not become an input at all.
 """
 from dataclasses import dataclass
 

@@ -313,14 +313,15 @@ def _data_layer_inputs(layer, given, read, err, note):
     for top in data_layer_tops(layer):
         if top.top in given:
             out.append((top.top, given[top.top]))
-        elif top.label and top.top not in read:
-            note(f"label top '{top.top}' is read by no layer: dropped")
+        elif top.top not in read:
+            note(f"top '{top.top}' is read by no layer: dropped")
             continue
         elif top.known:
             out.append((top.top, top.shape))
         else:
             err(f"the shape of top '{top.top}' cannot be known from the net ({top.why}): give it with "
                 f"--input-shape {top.top}={pattern(top.shape)}")
+            out.append((top.top, None))  # still the blob's source, so that its readers raise nothing more
             continue
         made.append(f"'{top.top}' {list(out[-1][1])}")
     if made:

@@ -20,14 +20,15 @@ def parse_input_shape(text, allow_bare=False):
     if m is None or not m.group("dims"):
         raise UsageError(f"--input-shape takes NAME=N,C,H,W (e.g. data=1,3,224,224), not {text!r}")
     name, dims = m.group("name"), m.group("dims")
+    try:
+        shape = tuple(int(p.strip()) for p in dims.split(","))
+    except ValueError:
+        if name is None:
+            raise UsageError(f"--input-shape takes NAME=N,C,H,W (e.g. data=1,3,224,224), not {text!r}") from None
+        raise UsageError(f"--input-shape {text!r}: dimensions must be whole numbers separated by commas, "
+                         f"as in {name.strip()}=1,3,224,224") from None
     if name is None and not allow_bare:
         raise UsageError(f"--input-shape {text!r}: name the input, as NAME=N,C,H,W (e.g. data={dims})")
-    parts = [p.strip() for p in dims.split(",")]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UsageError(f"--input-shape {text!r}: dimensions must be whole numbers separated by commas, "
-                         f"as in {name or 'data'}=1,3,224,224") from None
     if any(d <= 0 for d in shape):
         raise UsageError(f"--input-shape {text!r}: every dimension must be at least 1")
     return (name.strip() if name is not None else None), shape
