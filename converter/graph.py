@@ -3,6 +3,21 @@
 Every blob version gets its own id: a layer writing blob `x` in place produces `x@1`,
 the next `x@2`, and so on, so each id has exactly one producer. `caffe_blob(id)` gives
 the Caffe name back, and `final_version[name]` the id Caffe holds after a forward pass.
+
+Old formats are upgraded first (converter/upgrade.py). The net's inputs are its `input`
+fields (those without dims are ignored, as Caffe ignores them), its `Input` layers' tops
+and its data layers' tops (converter/data_layers.py); `input_shapes` (--input-shape) sets
+or replaces any of them.
+
+What the schema does not know (prototxt.UnknownField) is sorted here:
+* on a layer of the TEST-phase net, an unknown field or enum value may change what the
+  layer computes: it goes on the node (`Node.unknown_fields`) and check_supported lists
+  it with the unsupported types, so the net is refused with everything in one error;
+* under `param {}`, `transform_param`, `loss_param` or a `*_filler` it only configures
+  training, and on a data or Input layer it concerns the data source (whose shape is
+  given with --input-shape if it changes): ignored, with a note in `Graph.notes`;
+* at net level (e.g. a fork's memory options): ignored, with a note;
+* on a layer outside the TEST phase: ignored, as the layer is.
 """
 from dataclasses import dataclass, field, replace
 
