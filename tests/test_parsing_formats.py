@@ -155,6 +155,8 @@ def test_input_shape_era():
 def test_input_layer_era():
     graph = corpus_graph("bvlc_googlenet.prototxt")
     assert graph.inputs == {"data": (10, 3, 224, 224)}
+    check_supported(graph)
+    assert corpus_graph("bvlc_googlenet.prototxt", {"data": (1, 3, 224, 224)}).inputs == {"data": (1, 3, 224, 224)}
 
 
 def test_dimless_input_next_to_an_input_layer_is_what_caffe_accepts():
