@@ -3,6 +3,8 @@
 The three code folders install under one namespace: converter/ -> caffe2mx.converter,
 verify/ -> caffe2mx.verify, mxmodels/ -> caffe2mx.mxmodels.
 """
+import re
+
 from setuptools import find_packages, setup
 
 FOLDERS = {"caffe2mx": "caffe2mx", "caffe2mx.converter": "converter",
@@ -34,7 +36,7 @@ CORE = [
 
 setup(
     name="caffe2mx",
-    version="0.1.0",
+    version=re.search(r'VERSION = "([^"]+)"', open("converter/version.py").read()).group(1),
     description="Convert Caffe networks (BVLC and the Residual Attention Network fork) to "
                 "Apache MXNet and ONNX, and verify numerical parity layer by layer.",
     long_description=open("README.md", encoding="utf-8").read(),

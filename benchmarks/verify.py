@@ -29,9 +29,9 @@ def main():
     p.add_argument("--mode", choices=["convert", "model", "both"], default="both")
     args = p.parse_args()
     import caffe2mx
-    from caffe2mx.converter.init_weights import write_init_weights
-    from caffe2mx.converter.pipeline import save
-    from caffe2mx.verify.session import verify
+    from caffe2mx.converter.pipeline import read_net, save
+    from caffe2mx.seeding import write_init_weights
+    from caffe2mx.verification import verify
 
     print(f"{args.prototxt}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
     if args.mode in ("convert", "both"):
@@ -40,7 +40,7 @@ def main():
     if args.mode in ("model", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             weights = Path(tmp) / "w.caffemodel"
-            write_init_weights(args.prototxt, weights, seed=0)
+            write_init_weights(read_net(args.prototxt), weights, seed=0)
             save(caffe2mx.convert(args.prototxt, str(weights)), Path(tmp) / "m")
             t = time.perf_counter()
             result = verify(args.prototxt, str(weights), model=str(Path(tmp) / "m"))

@@ -1,8 +1,27 @@
-"""caffe2mx: reproduce Caffe networks in Apache MXNet and prove the numbers did not change."""
-__version__ = "0.1.0"
+"""caffe2mx: reproduce Caffe networks in Apache MXNet and prove the numbers did not change.
 
+API: `caffe2mx.convert`, `caffe2mx.load`, `caffe2mx.verify`, `caffe2mx.export_onnx`,
+`caffe2mx.inspect` (see caffe2mx.api).
+"""
 import os as _os
+
+from .converter.version import VERSION as __version__  # noqa: E402
 
 _os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
-from .api import convert  # noqa: E402,F401
+from . import api as _api  # noqa: E402
+from . import verify as _verify_package  # noqa: E402
+from .api import Conversion, Net, convert, export_onnx, inspect, load, read_net  # noqa: E402,F401
+
+
+class _CallableVerify(type(_verify_package)):
+    """`caffe2mx.verify` is both the package (caffe2mx.verify.metrics, ...) and the API call
+    `caffe2mx.verify(prototxt, ...)`: the package name is fixed by the layout, and a plain
+    function of that name would be replaced by the package whenever a submodule is imported."""
+
+    def __call__(self, *args, **kwargs):
+        return _api.verify(*args, **kwargs)
+
+
+_verify_package.__class__ = _CallableVerify
+verify = _verify_package

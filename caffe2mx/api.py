@@ -1,21 +1,33 @@
-"""Python API mirroring the CLI."""
-from .converter.pipeline import Conversion, convert_net, load_net, save
+"""Python API mirroring the CLI: convert, load, verify, export_onnx, inspect.
+
+Each function takes what the matching command takes; a prototxt may also be given as a
+`Net` already read by `read_net`, so a caller parses a net once for several steps.
+"""
+from .converter.caffemodel import read_caffemodel
+from .converter.model_files import Conversion, load, save
+from .converter.pipeline import Net, bind, convert_net, load_net, read_net
+
+
+def _net(prototxt, input_shapes=None, progress=None):
+    return prototxt if isinstance(prototxt, Net) else read_net(prototxt, input_shapes, progress)
 
 
 def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std", seed=None, input_shapes=None,
             progress=None):
     """Convert a Caffe net; returns a Conversion with .symbol, .arg_params, .aux_params, .name_map.
 
-    Without a caffemodel the net gets seeded weights from `init_weights` (seed 0 unless
-    given) and `name_map["caffemodel"]` says so. With `output_prefix` the three files
+    Without a caffemodel the net gets seeded weights (`caffe2mx.seeding`, seed 0 unless
+    given) and `name_map["seeded_weights"]` says so. With `output_prefix` the three files
     PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json are written too.
     """
-    weights = None
+    net = _net(prototxt, input_shapes, progress)
     if caffemodel is None:
-        from .converter.init_weights import seeded_weights
-        weights = seeded_weights(prototxt, seed=0 if seed is None else seed, input_shapes=input_shapes)
-    net = load_net(prototxt, caffemodel, weights=weights, input_shapes=input_shapes, progress=progress)
-    conv = convert_net(net, bn_blob3=bn_blob3, progress=progress)
+        from .seeding import seeded_weights
+        loaded = bind(net, seeded_weights(net, seed=0 if seed is None else seed))
+    else:
+        (progress or (lambda m: None))(f"reading {caffemodel}")
+        loaded = bind(net, read_caffemodel(caffemodel, progress=progress), caffemodel)
+    conv = convert_net(loaded, bn_blob3=bn_blob3 or "inv_std", progress=progress)
     if caffemodel is None:
         conv.name_map["caffemodel"] = None
         conv.name_map["seeded_weights"] = 0 if seed is None else seed
@@ -24,4 +36,41 @@ def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std"
     return conv
 
 
-__all__ = ["convert", "load_net", "convert_net", "save", "Conversion"]
+def verify(prototxt=None, caffemodel=None, **options):
+    """Layer-by-layer parity of a conversion against a reference; see `caffe2mx verify --help`.
+
+    Returns a VerifyRun whose `.outcome.passed` is the verdict.
+    """
+    from .verification import verify as run
+    return run(prototxt, caffemodel, **options)
+
+
+def export_onnx(source, caffemodel=None, output=None, *, opset=None, dynamic_batch=True, simplify=False,
+                bn_blob3="inv_std", seed=None, input_shapes=None, progress=None):
+    """ONNX ModelProto of a net (prototxt path, Net, Conversion, or converted-model PREFIX);
+    also written to `output` when given."""
+    from .converter import onnx_export
+    if isinstance(source, Conversion):
+        conv = source
+    elif isinstance(source, Net) or not _is_model_prefix(source):
+        conv = convert(source, caffemodel, bn_blob3=bn_blob3, seed=seed, input_shapes=input_shapes, progress=progress)
+    else:
+        conv = load(source)
+    return onnx_export.export_conversion(conv, output, opset=opset or onnx_export.DEFAULT_OPSET,
+                                         dynamic_batch=dynamic_batch, simplify=simplify, progress=progress)
+
+
+def _is_model_prefix(source):
+    """A converted-model PREFIX (PREFIX-symbol.json exists) rather than a prototxt path."""
+    import os
+    return os.path.isfile(f"{source}-symbol.json") and not os.path.isfile(str(source))
+
+
+def inspect(prototxt, caffemodel=None, *, input_shapes=None):
+    """Per-layer rows (type, output shape, parameters, multiply-adds) of a Caffe net."""
+    from .converter.inspect import inspect_net
+    return inspect_net(_net(prototxt, input_shapes), caffemodel)
+
+
+__all__ = ["convert", "load", "verify", "export_onnx", "inspect", "read_net", "load_net", "convert_net", "save",
+           "Conversion", "Net"]

@@ -1,12 +1,14 @@
 """`caffe2mx` command line: one module per subcommand in caffe2mx.commands.
 
-Every caffe2mx error becomes a one-line (or one-block) message on stderr and exit code
-2; a parity failure is exit code 1 (verify). Tracebacks are for bugs only.
+Exit codes: 0 ok, 1 parity failed (verify), 2 bad input (every caffe2mx error: a one-line
+or one-block message naming file, line and layer), 3 an internal error (a bug: one line
+asking for a report; the traceback with --debug), 130 interrupted.
 """
 import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 
 from . import __version__, commands
 from .converter.errors import Caffe2MXError
@@ -19,7 +21,7 @@ def _command_modules():
     mods = {}
     for info in pkgutil.iter_modules(commands.__path__):
         if info.name.startswith("_"):
-            continue  # private helpers (_options), not commands
+            continue
         mod = importlib.import_module(f"{commands.__name__}.{info.name}")
         mods[mod.NAME] = mod
     return sorted(mods.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
@@ -34,6 +36,7 @@ def build_parser():
     for name, mod in _command_modules():
         p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
@@ -49,6 +52,16 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: say so in one line, keep exit codes 1 and 2 meaningful
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        detail = str(exc).strip().splitlines()
+        detail = f": {detail[-1][:200]}" if detail else ""
+        print(f"caffe2mx {args.command}: internal error ({type(exc).__name__}{detail}); this is a bug in "
+              f"caffe2mx: please report it with the command line"
+              + (" and the traceback above" if getattr(args, "debug", False) else " and its output with --debug"),
+              file=sys.stderr)
+        return 3
 
 
 def convert_main(argv=None):

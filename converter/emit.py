@@ -1,9 +1,17 @@
-"""MXNet emission: symbol, arg/aux params and the name map, from a shaped, weighted graph."""
+"""MXNet emission: symbol, arg/aux params and the name map, from a shaped, weighted graph.
+
+Every MXNet node (operators, parameters, constants, input variables) gets its name from
+one allocator and is recorded under the Caffe layer that owns it, so two Caffe names can
+never produce one MXNet name, and every tool reads ownership from the name map instead
+of guessing it from name prefixes.
+"""
 import numpy as np
 
 from .errors import ModelError
 from .layers import handler_for
 from .names import NameAllocator
+
+NAME_MAP_FORMAT = "caffe2mx-namemap/2"
 
 
 def _mx():
@@ -28,13 +36,52 @@ class Emitter:
         self._names = NameAllocator()
         self._node_names = {}
         self._params_of = {}
+        self.owner = {}  # MXNet node name -> Caffe layer name
         self._current = None
 
+    # -- names -------------------------------------------------------------------------
+    def _alloc(self, base):
+        name = self._names(base)
+        self.owner[name] = self._current.name
+        return name
+
     def name(self, node):
+        """The MXNet name of the node's main operator (the one whose output is the top)."""
         if node.name not in self._node_names:
-            self._node_names[node.name] = self._names(node.name)
+            self._node_names[node.name] = self._alloc(node.name)
         return self._node_names[node.name]
 
+    def sub(self, suffix):
+        """A fresh name for a helper operator of the current layer (`<layer>_<suffix>`)."""
+        return self._alloc(f"{self.name(self._current)}_{suffix}")
+
+    # -- parameters and variables ------------------------------------------------------------
+    def _record(self, kind, name, array):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if not np.all(np.isfinite(array)) and kind != "const":
+            bad = int((~np.isfinite(array)).sum())
+            self.adjust(self._current, f"parameter {name} holds {bad} non-finite value(s)")
+        (self.aux_params if kind == "aux" else self.arg_params)[name] = array
+        self._params_of.setdefault(self._current.name, []).append(f"{'aux' if kind == 'aux' else 'arg'}:{name}")
+
+    def param(self, suffix, array, aux=False):
+        """A parameter of the current layer as a variable (`<layer>_<suffix>`), value recorded."""
+        name = self.sub(suffix)
+        self._record("aux" if aux else "arg", name, array)
+        return self.mx.Variable(name, shape=tuple(np.shape(array)))
+
+    def const(self, suffix, array):
+        """A fixed tensor (e.g. a pooling divisor map): stored as a param, gradient blocked."""
+        name = self.sub(suffix)
+        self._record("const", name, array)
+        return self.mx.BlockGrad(self.mx.Variable(name, shape=tuple(np.shape(array))), name=self.sub(f"{suffix}_fixed"))
+
+    def variable(self, base, shape):
+        """A fed variable (net input, teacher-forced bottom) owned by the current layer."""
+        name = self._alloc(base)
+        return self.mx.Variable(name, shape=tuple(shape))
+
+    # -- what handlers read ------------------------------------------------------------------
     def blobs(self, node):
         return node.blobs
 
@@ -44,55 +91,39 @@ class Emitter:
     def out_shapes(self, node):
         return [self.shapes[t] for t in node.tops]
 
-    def _record(self, kind, name, array):
-        array = np.ascontiguousarray(array, dtype=np.float32)
-        if not np.all(np.isfinite(array)) and kind != "const":
-            bad = int((~np.isfinite(array)).sum())
-            self.adjust(self._current, f"parameter {name} holds {bad} non-finite value(s)")
-        (self.aux_params if kind == "aux" else self.arg_params)[name] = array
-        self._params_of.setdefault(self._current.name, []).append(f"{'aux' if kind == 'aux' else 'arg'}:{name}")
-
-    def arg(self, name, array):
-        self._record("arg", name, array)
-
-    def aux(self, name, array):
-        self._record("aux", name, array)
-
-    def param_var(self, name, array):
-        """A learnable parameter passed explicitly to an op (shape recorded on the variable)."""
-        self.arg(name, array)
-        return self.mx.Variable(name, shape=tuple(np.shape(array)))
-
-    def const(self, name, array):
-        """A fixed tensor (e.g. a pooling divisor map): stored as a param, gradient blocked."""
-        name = self._names(name)
-        self._record("const", name, array)
-        return self.mx.BlockGrad(self.mx.Variable(name, shape=tuple(np.shape(array))), name=f"{name}_fixed")
-
     def adjust(self, node, message):
         self.adjustments.append({"layer": node.name, "type": node.type, "message": message})
+
+    # -- the net -------------------------------------------------------------------------------
+    def _layer_entry(self, node, member):
+        entry = {"type": member.type, "line": member.line, "mxnet_op": self.name(node),
+                 "params": self._params_of.get(node.name, []),
+                 "tops": list(member.caffe_tops), "bottoms": list(member.caffe_bottoms)}
+        if node.fused:
+            entry["fused_with"] = [f.name for f in node.fused]
+        return entry
 
     def run(self, teacher_forced=False):
         """Emit the net. With teacher_forced, every layer reads fresh variables (named in
         name_map["forced_inputs"]) instead of its producers' outputs, so one forward pass
         measures each layer on given bottoms: per-layer parity without inherited error."""
         mx = self.mx
-        inputs = {}
-        sym_of = {}
-        forced = {}
-        for blob_id in self.graph.inputs:
-            var_name = self._names(blob_id)
-            inputs[blob_id] = var_name
-            sym_of[blob_id] = mx.Variable(var_name, shape=self.shapes[blob_id])
-        layers = {}
+        sym_of, inputs, forced, layers = {}, {}, {}, {}
+        for node in self.graph.input_nodes():
+            self._current = node
+            outs = handler_for("Input").emit(node, [], self)
+            for t, s in zip(node.tops, outs):
+                sym_of[t] = s
+                inputs[t] = s.name
+            layers[node.name] = self._layer_entry(node, node)
         for node in self.graph.nodes:
             self._current = node
             h = handler_for(node.type)
             if teacher_forced:
                 for b in node.bottoms:
                     if b not in forced and b not in inputs:
-                        forced[b] = self._names(f"forced__{b}")
-                ins = [sym_of[b] if b in inputs else mx.Variable(forced[b], shape=self.shapes[b]) for b in node.bottoms]
+                        forced[b] = self.variable(f"forced__{b}", self.shapes[b])
+                ins = [sym_of[b] if b in inputs else forced[b] for b in node.bottoms]
             else:
                 ins = [sym_of[b] for b in node.bottoms]
             outs = h.emit(node, ins, self)
@@ -101,20 +132,21 @@ class Emitter:
             for t, s in zip(node.tops, outs):
                 sym_of[t] = s
             for m in node.fused or (node,):
-                layers[m.name] = {"type": m.type, "line": m.line, "mxnet_op": self.name(node),
-                                  "params": self._params_of.get(node.name, []),
-                                  "tops": list(m.caffe_tops), "bottoms": list(m.caffe_bottoms)}
-                if node.fused:
-                    layers[m.name]["fused_with"] = [f.name for f in node.fused]
+                layers[m.name] = self._layer_entry(node, m)
         outputs = self.graph.outputs()
         if teacher_forced:
-            fed = set(inputs.values()) | set(forced.values())
+            fed = set(inputs.values()) | {v.name for v in forced.values()}
             outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in fed]
             outputs = list(dict.fromkeys(outputs))
         symbol = mx.Group([sym_of[o] for o in outputs]) if len(outputs) > 1 else sym_of[outputs[0]]
         out_name = {b: s.list_outputs()[0] for b, s in sym_of.items()}
+        nodes_of = {}
+        for mx_name, layer in self.owner.items():
+            nodes_of.setdefault(layer, []).append(mx_name)
+        for layer, entry in layers.items():
+            entry["nodes"] = nodes_of.get(layer, [])
         name_map = {
-            "format": "caffe2mx-namemap/1",
+            "format": NAME_MAP_FORMAT,
             "net": self.graph.name,
             "prototxt": self.graph.file,
             "inputs": {self.graph.caffe_blob(b): v for b, v in inputs.items()},
@@ -124,9 +156,15 @@ class Emitter:
             "versions": {bid: {"caffe_blob": self.graph.caffe_blob(bid), "mxnet": out_name[bid],
                                "shape": list(self.shapes[bid])} for bid in out_name},
             "layers": layers,
+            "nodes": dict(self.owner),
             "options": self.options,
             "adjustments": self.adjustments,
         }
         if teacher_forced:
-            name_map["forced_inputs"] = forced
+            name_map["forced_inputs"] = {b: v.name for b, v in forced.items()}
         return symbol, self.arg_params, self.aux_params, name_map
+
+
+def owner_of(name_map, mx_name):
+    """The Caffe layer that owns an MXNet node (operator or variable), from the name map."""
+    return (name_map.get("nodes") or {}).get(mx_name)

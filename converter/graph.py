@@ -71,7 +71,23 @@ class Graph:
     nodes: tuple
     caffe_names: dict = field(default_factory=dict)  # blob id -> Caffe blob name
     final_version: dict = field(default_factory=dict)  # Caffe blob name -> blob id
+    input_layers: tuple = ()  # Input nodes (Input layers, data layers), in net order
     notes: tuple = ()  # located sentences on what the build changed or ignored (data layers, unknown fields)
+
+    def input_nodes(self):
+        """The Input layers that declare the net's inputs (data layers among them, named as in
+        the net), and one synthetic `input` layer, as Caffe's upgrade names it, for inputs
+        declared by `input:` fields."""
+        covered = {t for n in self.input_layers for t in n.tops}
+        rest = tuple(b for b in self.inputs if b not in covered)
+        if not rest:
+            return self.input_layers
+        names = {n.name for n in self.input_layers} | {n.name for n in self.nodes}
+        name = "input"
+        while name in names:
+            name = "_" + name
+        synthetic = Node(name=name, type="Input", bottoms=(), tops=rest, param=_input_param(name, rest))
+        return (synthetic,) + tuple(self.input_layers)
 
     def caffe_blob(self, blob_id):
         return self.caffe_names.get(blob_id, blob_id)
@@ -96,6 +112,10 @@ class Graph:
 
     def with_nodes(self, nodes, **changes):
         return replace(self, nodes=tuple(nodes), **changes)
+
+
+def _input_param(name, tops):
+    return caffe_pb.LayerParameter(name=name, type="Input", top=list(tops))
 
 
 def _rule_met(rule, phase):
@@ -236,7 +256,7 @@ def build_graph(parsed, phase=None, input_shapes=None):
     taken = set(inputs)
     for layer, _, _ in layers:
         taken.update(layer.top)
-    nodes = []
+    nodes, input_layers = [], []
     for i, (layer, line, unknown) in enumerate(layers):
         err = lambda msg: errors.append(ModelError(msg, file=path, line=line, layer=layer.name,  # noqa: E731
                                                    layer_type=layer.type))
@@ -261,6 +281,9 @@ def build_graph(parsed, phase=None, input_shapes=None):
                 current[t] = t
                 caffe_names[t] = t
                 writer_of[t] = layer.name
+            if tops:  # a data layer too: an Input node named after it, with the tops that stay
+                input_layers.append(Node(name=layer.name, type="Input", bottoms=(), tops=tuple(t for t, _ in tops),
+                                         param=layer, line=line))
             continue
         bottoms = []
         for b in layer.bottom:
@@ -319,7 +342,7 @@ def build_graph(parsed, phase=None, input_shapes=None):
             raise errors[0]
         raise ModelErrors(f"{path}: {len(errors)} problems in the net:", errors)
     return Graph(name=net.name, file=path, inputs=inputs, nodes=tuple(nodes), caffe_names=caffe_names,
-                 final_version=dict(current), notes=tuple(notes))
+                 final_version=dict(current), notes=tuple(notes), input_layers=tuple(input_layers))
 
 
 def _data_layer_inputs(layer, given, read, err, note):

@@ -7,18 +7,14 @@ count Convolution, Deconvolution and InnerProduct only.
 """
 import numpy as np
 
-from .graph import build_graph
-from .layers import handler_for
-from .prototxt import read_prototxt
-from .shapes import check_supported, infer_shapes
 from .caffemodel import read_caffemodel
+from .layers import handler_for
 from .weights import bind_weights
 
 
-def inspect_net(prototxt, caffemodel=None, input_shapes=None):
-    graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
-    check_supported(graph)
-    shapes = infer_shapes(graph, input_shapes)
+def inspect_net(net, caffemodel=None):
+    """Rows for a `Net` (pipeline.read_net); with a caffemodel its blobs are checked too."""
+    graph, shapes = net.graph, net.shapes
     if caffemodel is not None:
         graph = bind_weights(graph, shapes, read_caffemodel(caffemodel), caffemodel_path=str(caffemodel))
     rows = []

@@ -1,6 +1,6 @@
 """Whole-net validation and shape inference with Caffe's rules (from the handlers)."""
 from .errors import ModelError, ModelErrors
-from .layers import handler_for, supported_types
+from .layers import handler_for, is_internal, supported_types
 
 
 def _err(graph, node, msg):
@@ -11,7 +11,7 @@ def check_supported(graph):
     """One error listing every unsupported layer and every unconvertible parameter."""
     unsupported, problems = [], []
     for node in graph.nodes:
-        h = handler_for(node.type)
+        h = None if is_internal(node.type) else handler_for(node.type)
         problems += [ModelError(f"unknown field {u.describe()}: not in caffe2mx's schema, and it may change what "
                                 f"the layer computes", file=graph.file, line=u.line, layer=node.name,
                                 layer_type=node.type) for u in node.unknown_fields]

@@ -22,7 +22,6 @@ SPECS = {
     452: ((2, 4, 3), (6, 6, 6)),
 }
 FACE_DEPTHS = (56, 92)
-NEXT_DEPTHS = (56, 92)
 
 # layout -> stage widths (3 attention stages + last), mask pools per attention stage,
 # stride of each stage's first unit, the final average-pool size and the mask's max-pool

@@ -15,8 +15,9 @@ import numpy as np
 from mxnet.gluon import nn
 
 from caffe2mx.converter.caffemodel import read_caffemodel
-from caffe2mx.converter.layers.batchnorm import fork_bn_to_mxnet
-from caffe2mx.converter.prototxt import read_prototxt
+from caffe2mx.converter.layers import handler_for
+from caffe2mx.converter.layers.norm import fork_bn_to_mxnet
+from caffe2mx.converter.pipeline import read_net
 
 from .blocks.residual import caffe_layers
 
@@ -56,13 +57,16 @@ def _caffe_blobs(caffemodel):
     return out
 
 
-def _prototxt_layers(prototxt):
-    """{layer name: type} of the prototxt's layers that hold weights in a caffemodel."""
-    net = read_prototxt(prototxt).net
-    weighted = {"Convolution", "Deconvolution", "InnerProduct", "BN", "BatchNorm", "Scale",
-                "Bias", "PReLU", "Embed"}
-    layers = [(l.name, l.type) for l in net.layer]
-    return {name: type_ for name, type_ in layers if type_ in weighted}
+def _weighted_layers(net):
+    """{layer name: type} of the net's layers that hold weights in a caffemodel.
+
+    `net` is a prototxt path or a Net/LoadedNet already read: the converter's own graph,
+    so V1 nets and include/exclude rules count exactly as the converter sees them, and
+    which types have weights is the layer handlers' knowledge, not a list here."""
+    if not hasattr(net, "graph"):
+        net = read_net(net)
+    return {n.name: n.type for n in net.graph.nodes
+            if handler_for(n.type).blob_shapes(n, [net.shapes[b] for b in n.bottoms])}
 
 
 def _block_kind(block):
@@ -122,8 +126,9 @@ def _plan(name, block, ctype, blobs, blob3_mode):
 def load_caffe(model, prototxt, caffemodel, blob3_mode="inv_std"):
     """Load the weights of `caffemodel` (for the net of `prototxt`) into the Gluon `model`.
 
-    `prototxt` may be None: the caffemodel's own layers are then the reference. A caffemodel
-    layer that the prototxt does not have is an error too (it means another net).
+    `prototxt` is a path or a Net read once by the caller; it may be None: the caffemodel's
+    own layers are then the reference. A caffemodel layer that the prototxt does not have is
+    an error too (it means another net).
     `blob3_mode` is the meaning of the fork BN's fourth blob: 'inv_std' (the Residual
     Attention Network fork) or 'variance' (other forks). Returns {caffe name: block}.
     Raises CaffeBridgeError listing unmatched layers and parameters on both sides and
@@ -139,7 +144,7 @@ def load_caffe(model, prototxt, caffemodel, blob3_mode="inv_std"):
         if param._data is None and not param._deferred_init:
             param.initialize()
     caffe = _caffe_blobs(caffemodel)
-    expected = _prototxt_layers(prototxt) if prototxt is not None else {
+    expected = _weighted_layers(prototxt) if prototxt is not None else {
         n: t for n, (t, _) in caffe.items()}
 
     covered = {p.name for b in blocks.values() for p in b.collect_params().values()}

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
-from caffe2mx.converter.caffemodel import write_caffemodel
-from caffe2mx.converter.proto import caffe_pb
+from conftest import write_test_caffemodel
+
 
 VENV_BIN = Path(sys.executable).parent
 RUNNERS = {
@@ -39,9 +38,7 @@ def good_blobs(conv_w_shape=(4, 3, 3, 3)):
 
 
 def write_model(path, blobs, text=GOOD_NET):
-    net = text_format.Parse(text, caffe_pb.NetParameter())
-    write_caffemodel(str(path), "good", [(lp, blobs[lp.name]) for lp in net.layer if lp.name in blobs])
-    return path
+    return write_test_caffemodel(path, blobs, text=text, net_name="good")
 
 
 def snapshot(root):

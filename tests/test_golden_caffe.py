@@ -1,6 +1,4 @@
 """Every real-Caffe golden case converts, and every blob of the MXNet run matches Caffe's."""
-import json
-
 import numpy as np
 import pytest
 
@@ -8,21 +6,15 @@ from caffe2mx.converter.pipeline import convert_net, load_net
 from caffe2mx.verify.metrics import GOLDEN_RTOL, compare
 from caffe2mx.verify.mxnet_run import run_blobs
 
-from conftest import GOLDEN, need_shared
+from conftest import GOLDEN, assert_ownership, golden_cases, need_shared
 
 
-def _cases():
-    index = GOLDEN / "index.json"
-    if not index.exists():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{GOLDEN} is absent (../shared)"))]
-    return [c["folder"] for c in json.loads(index.read_text())["cases"]]
-
-
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", golden_cases())
 def test_mxnet_matches_caffe(case):
-    folder = need_shared(GOLDEN / case)
+    folder = need_shared(GOLDEN / case["folder"])
     weights = folder / "weights.caffemodel"
     conv = convert_net(load_net(folder / "net.prototxt", weights if weights.exists() else None))
+    assert_ownership(conv)
     caffe = np.load(folder / "blobs.npz")
     inputs = {name: caffe[name] for name in conv.name_map["inputs"]}
     got = run_blobs(conv.symbol, conv.arg_params, conv.aux_params, conv.name_map, inputs)

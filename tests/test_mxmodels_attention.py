@@ -11,12 +11,14 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
 from caffe2mx.mxmodels import get_model, list_models
+from caffe2mx.converter.pipeline import read_net
+from conftest import UPSTREAM, need_shared, write_test_caffemodel
 from caffe2mx.mxmodels.blocks.attention import caffe_maxpool, resize_like
 from caffe2mx.mxmodels.blocks.residual import PreActBottleneck, ResNeXtUnit, caffe_layers
 
 REPO = Path(__file__).resolve().parents[1]
 PROTOTXTS = REPO / "prototxts"
-UPSTREAM = Path("/work/shared/fixtures/upstream")
+
 
 MODELS = sorted(set(list_models("attention*")) | set(list_models("cifar_attention*"))
                 | set(list_models("face_attention*")))
@@ -323,29 +325,6 @@ def _seeded_blobs(shapes, seed=0):
     return blobs
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _write_caffemodel(path, blobs, types):
-    """A caffemodel built with caffe_pb; float data merged as one packed field per blob."""
-    from caffe2mx.converter.proto import caffe_pb
-    net = caffe_pb.NetParameter(name="seeded")
-    for name, arrays in blobs.items():
-        layer = net.layer.add(name=name, type=types[name])
-        for arr in arrays:
-            blob = layer.blobs.add()
-            blob.shape.dim.extend(arr.shape)
-            raw = np.ascontiguousarray(arr, "<f4").tobytes()
-            blob.MergeFromString(b"\x2a" + _varint(len(raw)) + raw)
-    Path(path).write_bytes(net.SerializeToString())
-
-
 @pytest.fixture(scope="module")
 def seeded_attention56(tmp_path_factory):
     proto = PROTOTXTS / "attention56.prototxt"
@@ -353,14 +332,14 @@ def seeded_attention56(tmp_path_factory):
     types = {l.name: l.type for l in net.layer}
     blobs = _seeded_blobs(_blob_shapes(net))
     path = tmp_path_factory.mktemp("bridge") / "attention56.caffemodel"
-    _write_caffemodel(path, blobs, types)
+    write_test_caffemodel(path, blobs, types)
     return proto, path, blobs, types
 
 
 def test_generated_prototxt_equals_upstream():
     """The bridge test uses prototxts/attention56.prototxt: it is fwang91's file."""
     ours = _prototxt_net(PROTOTXTS / "attention56.prototxt")
-    theirs = _prototxt_net(UPSTREAM / "Attention-56-deploy.prototxt")
+    theirs = _prototxt_net(need_shared(UPSTREAM / "Attention-56-deploy.prototxt"))
     assert [(l.name, l.type) for l in ours.layer] == [(l.name, l.type) for l in theirs.layer]
 
 
@@ -409,14 +388,23 @@ def _small_unit_net(tmp_path, drop=(), extra=(), reshape=None):
     if reshape:
         out_c, in_c, kh, kw = shapes[reshape][0]
         blobs[reshape] = [np.zeros((out_c, in_c + 1, kh, kw), "float32")]
+    # a valid net (the bridge reads it as the converter does): each layer reads its own input
     net = caffe_pb.NetParameter(name="unit")
-    for n in names:
-        if n not in drop:
-            net.layer.add(name=n, type=types[n])
+    for i, n in enumerate(x for x in names if x not in drop):
+        channels = shapes[n][0][1]
+        net.input.append(f"in{i}")
+        net.input_shape.add(dim=[1, channels, 4, 4])
+        layer = net.layer.add(name=n, type=types[n], bottom=[f"in{i}"], top=[f"out{i}"])
+        if types[n] == "Convolution":
+            out_c, _, kh, _ = shapes[n][0]
+            layer.convolution_param.num_output = out_c
+            layer.convolution_param.kernel_size.append(kh)
+            layer.convolution_param.pad.append(kh // 2)
+            layer.convolution_param.bias_term = False
     proto = tmp_path / "unit.prototxt"
     proto.write_text(str(net))
     model = tmp_path / "unit.caffemodel"
-    _write_caffemodel(model, {n: b for n, b in blobs.items() if n not in drop}, types)
+    write_test_caffemodel(model, {n: b for n, b in blobs.items() if n not in drop}, types)
     return unit, proto, model
 
 
@@ -446,22 +434,19 @@ def test_load_caffe_reports_missing_and_extra_layers(tmp_path):
     assert "pre_res_2/branch1/conv3_1x1: blob shape" in str(err.value)
 
 
-@pytest.mark.skipif(not (REPO / "caffe2mx" / "api.py").exists(), reason="caffe2mx.convert not available")
 @pytest.mark.parametrize("name", ["attention56", "attentionnext56", "attention92", "attentionnext92"])
 def test_gluon_equals_converted_symbol(name, tmp_path):
     """Gluon model loaded from an init-weights caffemodel == the converted MXNet symbol."""
     from caffe2mx import convert
-    from caffe2mx.converter.init_weights import write_init_weights
     from caffe2mx.mxmodels.caffe_bridge import load_caffe
+    from caffe2mx.seeding import write_init_weights
     proto = PROTOTXTS / f"{name}.prototxt"
     weights = tmp_path / f"{name}.caffemodel"
-    write_init_weights(str(proto), str(weights), seed=3)
+    write_init_weights(read_net(proto), str(weights), seed=3)
     conv = convert(str(proto), str(weights))
     logits = conv.symbol.get_internals()[conv.name_map["blobs"]["classifier"]]
     converted = gluon.SymbolBlock(logits, [mx.sym.var("data")])
-    for key, param in converted.collect_params().items():
-        param._load_init(conv.arg_params[key] if key in conv.arg_params else conv.aux_params[key],
-                         mx.cpu())
+    converted.collect_params().load_dict({**conv.arg_params, **conv.aux_params}, ignore_extra=True)
     x = mx.nd.array(np.random.RandomState(0).uniform(-1, 1, (1, 3, 224, 224)).astype("float32"))
     ref = converted(x).asnumpy()
 

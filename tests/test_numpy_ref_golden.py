@@ -8,7 +8,6 @@ blob's scale: |ref - caffe| / max(|caffe|, FLOOR_ABS, FLOOR_FRAC * max|caffe blo
 With FLOOR_FRAC 0.1 and RTOL 1e-5 the absolute slack is 1e-6 of the blob's largest value
 (about 8 float32 ulps there). NaN and -FLT_MAX positions must match exactly.
 """
-import json
 from collections import namedtuple
 from pathlib import Path
 
@@ -19,25 +18,17 @@ from caffe2mx.converter.caffemodel import read_caffemodel
 from caffe2mx.converter.errors import ModelError
 from caffe2mx.converter.graph import build_graph
 from caffe2mx.converter.prototxt import parse_prototxt_text, read_prototxt
-from caffe2mx.verify.numpy_ref import (UnsupportedLayerType, forward, input_writers_from_net, register,
+from caffe2mx.verify.numpy_ref import (UnsupportedLayerType, forward, register,
                                        supported_types)
 from caffe2mx.verify.numpy_ref.call import FLT_MAX
+from conftest import GOLDEN, golden_cases
 
-GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "caffe-golden"
 
 Tol = namedtuple("Tol", "rtol floor_abs floor_frac")
 TOLERANCES = {
     np.float64: Tol(rtol=1e-5, floor_abs=1e-3, floor_frac=0.1),
     np.float32: Tol(rtol=1e-5, floor_abs=1e-3, floor_frac=0.1),
 }
-
-
-def _cases():
-    index = GOLDEN / "index.json"
-    if not index.is_file():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"golden fixtures not found at {GOLDEN}"))]
-    cases = json.loads(index.read_text())["cases"]
-    return [pytest.param(c, id=c["folder"]) for c in cases]
 
 
 def _load(case):
@@ -77,16 +68,15 @@ def assert_blobs_match(ref_blobs, caffe, tol, label):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", golden_cases())
 def test_golden_case(case, dtype):
     parsed, graph, weights, caffe = _load(case)
     inputs = {name: caffe[name] for name in case["inputs"]}
-    result = forward(graph, inputs, weights, dtype=dtype, splits=True,
-                     input_writers=input_writers_from_net(parsed.net))
+    result = forward(graph, inputs, weights, dtype=dtype, splits=True)
     assert_blobs_match(result.blobs, caffe, TOLERANCES[dtype], case["folder"])
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", golden_cases())
 def test_golden_case_with_bound_weights(case):
     """The same numbers when the weights come bound on the graph (converter.weights)."""
     try:
@@ -97,8 +87,7 @@ def test_golden_case_with_bound_weights(case):
     parsed, graph, weights, caffe = _load(case)
     if weights:
         graph = bind_weights(graph, infer_shapes(graph), weights)
-    result = forward(graph, {name: caffe[name] for name in case["inputs"]}, splits=True,
-                     input_writers=input_writers_from_net(parsed.net))
+    result = forward(graph, {name: caffe[name] for name in case["inputs"]}, splits=True)
     assert_blobs_match(result.blobs, caffe, TOLERANCES[np.float64], case["folder"])
 
 

@@ -1,7 +1,7 @@
 """ONNX export: checker (full_check), ONNX Runtime against MXNet and against real Caffe.
 
 Zoo nets: seeded weights, batch 1 and a larger batch through one dynamic-batch model.
-Golden nets: every case of /work/shared/fixtures/caffe-golden, blob by blob.
+Golden nets: every case of ../shared/fixtures/caffe-golden, blob by blob.
 """
 import json
 import os
@@ -19,17 +19,15 @@ pytest.importorskip("onnxruntime")
 from caffe2mx import api  # noqa: E402
 from caffe2mx.cli import main as cli_main  # noqa: E402
 from caffe2mx.converter.errors import ModelError, ModelErrors, UsageError  # noqa: E402
-from caffe2mx.converter.onnx_export import (OnnxRunner, conversion_to_onnx, export_onnx,  # noqa: E402
+from caffe2mx.api import export_onnx  # noqa: E402
+from caffe2mx.converter.onnx_export import (OnnxRunner, conversion_to_onnx,  # noqa: E402
                                              run_onnx_blobs, supported_ops)
 from caffe2mx.converter.onnx_export.registry import translates  # noqa: E402
 from caffe2mx.converter.pipeline import convert_net, load_net  # noqa: E402
 from caffe2mx.verify.metrics import compare  # noqa: E402
 from caffe2mx.verify.mxnet_run import run_blobs  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "fixtures"
-GOLDEN = SHARED / "caffe-golden"
-UPSTREAM = SHARED / "upstream"
+from conftest import GOLDEN, REPO, UPSTREAM, golden_cases  # noqa: E402
 
 #: comparison thresholds, all through metrics.compare (max_rel) except softmax outputs (max_abs).
 #: "rel"/"softmax_abs" hold per layer (golden nets). Whole deep nets with seeded weights drift
@@ -106,9 +104,7 @@ def test_upstream_net_exports_and_matches_mxnet(name, tmp_path):
 
 
 def _golden_cases():
-    if not (GOLDEN / "index.json").is_file():
-        return []
-    return json.loads((GOLDEN / "index.json").read_text())["cases"]
+    return [p.values[0] for p in golden_cases() if p.values[0] is not None]
 
 
 def _golden_conversion(case):

@@ -1,7 +1,7 @@
 """Tests for prototxts/: the generator, the committed files, and the nets they describe.
 
 Published figures used here (parameter counts, depth spec, mask unit counts) come from
-the project's facts sheet, /work/shared/docs/architectures.md, section 1
+the project's facts sheet, ../shared/docs/architectures.md, section 1
 ("Parameter counts, brief spec, Caffe-faithful", "Mask units per module", "AttentionNeXt").
 """
 import importlib.util

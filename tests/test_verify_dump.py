@@ -120,7 +120,7 @@ def test_verify_uses_the_stored_input(tmp_path, capsys):
     _fake_caffe(tmp_path, net, seed=11)
     out = tmp_path / "acts.npz"
     assert _run_script(tmp_path, net, out).returncode == 0
-    from caffe2mx.verify.session import verify
+    from caffe2mx.verification import verify
     run = verify(net, reference=str(out))
     assert run.outcome.passed and run.input_source.startswith("stored in")
     assert run.reference.meta["inputs"] == ["data"]

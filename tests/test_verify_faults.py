@@ -29,7 +29,9 @@ def _mx_op(conv, layer):
 
 
 def plant_bn_variance(tmp_path, net):
+    """A converter that reads BN's 4th blob as a variance while its name map says inv_std."""
     conv = caffe2mx.convert(net, bn_blob3="variance")
+    conv.name_map["options"]["bn_blob3"] = "inv_std"
     return conv, "conv1/bn"
 
 
@@ -86,7 +88,7 @@ def test_planted_fault_is_found_at_its_layer(tmp_path, capsys, fault):
 
 def test_planted_fault_in_report_json(tmp_path, capsys):
     from caffe2mx.verify.report import write_report
-    from caffe2mx.verify.session import verify
+    from caffe2mx.verification import verify
     net = write_net(tmp_path, MINI_ATTENTION)
     conv, layer = plant_conv_transposed(tmp_path, net)
     save(conv, tmp_path / "model")

@@ -72,7 +72,7 @@ def test_clean_conversion_passes_every_blob(tmp_path, capsys, text):
 
 
 def test_outcome_rows_follow_net_order(tmp_path):
-    from caffe2mx.verify.session import verify
+    from caffe2mx.verification import verify
     run = verify(write_net(tmp_path, MINI_ATTENTION))
     layers = [r.layer for r in run.outcome.rows]
     order = [None] + [n.name for n in run.graph.nodes]

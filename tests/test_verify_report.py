@@ -18,7 +18,7 @@ from caffe2mx.converter.pipeline import save
 from caffe2mx.verify import graphs
 from caffe2mx.verify.report import write_report
 from caffe2mx.verify.safe_names import safe_path, safe_stem
-from caffe2mx.verify.session import verify
+from caffe2mx.verification import verify
 from test_verify_nets import HOSTILE, MINI_ATTENTION, write_net
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

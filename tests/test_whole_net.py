@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import caffe2mx
-from caffe2mx.converter.init_weights import write_init_weights
+from caffe2mx.converter.pipeline import read_net
+from caffe2mx.seeding import write_init_weights
 from caffe2mx.verify.metrics import compare
 from caffe2mx.verify.mxnet_run import run_blobs, run_teacher_forced
 from caffe2mx.verify.numpy_ref import forward
@@ -25,7 +26,7 @@ from conftest import UPSTREAM, need_shared
 def attention56(tmp_path_factory):
     proto = need_shared(UPSTREAM / "Attention-56-deploy.prototxt")
     weights = tmp_path_factory.mktemp("a56") / "a56.caffemodel"
-    write_init_weights(proto, weights, seed=3)
+    write_init_weights(read_net(proto), weights, seed=3)
     conv = caffe2mx.convert(proto, weights)
     x = np.random.default_rng(7).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
     ref64 = forward(conv.net.graph, {"data": x}, dtype=np.float64)

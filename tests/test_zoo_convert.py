@@ -7,12 +7,12 @@ import numpy as np
 
 from caffe2mx.converter.caffemodel import LayerBlobs
 from caffe2mx.converter.graph import build_graph
-from caffe2mx.converter.pipeline import convert_net, load_net
+from caffe2mx.converter.pipeline import convert_net, load_net, read_net
 from caffe2mx.converter.prototxt import read_prototxt
 from caffe2mx.converter.shapes import infer_shapes
 from caffe2mx.converter.weights import expected_blob_shapes
 
-from conftest import PROTOTXTS, UPSTREAM
+from conftest import PROTOTXTS, UPSTREAM, assert_ownership
 
 NETS = [pytest.param(p, id=p.stem) for p in PROTOTXTS] + [
     pytest.param(UPSTREAM / n, id=n, marks=pytest.mark.skipif(not (UPSTREAM / n).exists(),
@@ -35,6 +35,7 @@ def test_converts_and_infers_imagenet_output(prototxt):
     weights = {k: LayerBlobs(k, "", tuple(np.zeros(s, np.float32) for s in v), (False,) * len(v))
                for k, v in need.items()}
     conv = convert_net(load_net(prototxt, weights=weights))
+    assert_ownership(conv)
     shape = tuple(conv.name_map["input_shapes"]["data"])
     _, out_shapes, _ = conv.symbol.infer_shape(data=shape)
     assert out_shapes == [(1, 1000)]
@@ -44,7 +45,7 @@ def test_converts_and_infers_imagenet_output(prototxt):
 
 @pytest.mark.parametrize("prototxt", [p for p in PROTOTXTS], ids=[p.stem for p in PROTOTXTS])
 def test_inspect_counts_match_architecture_facts(prototxt):
-    rows = inspect_net(prototxt)
+    rows = inspect_net(read_net(prototxt))
     t = totals(rows)
     name = prototxt.stem
     if name in FACTS_ALL:

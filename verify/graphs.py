@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from caffe2mx.converter.emit import owner_of
+
 from .safe_names import safe_stem
 
 COLOURS = {"pass": "#c8e6c9", "diverges": "#ef5350", "inherited": "#ffcc80", None: "#f5f5f5"}
@@ -70,16 +72,13 @@ def caffe_graph(graph, shapes, layer_status=None):
 def mxnet_graph(symbol, name_map):
     """One node per MXNet operator (parameters left out), grouped under the Caffe layer it came from."""
     data = json.loads(symbol.tojson())
-    op_to_layer = {}
-    for layer, info in name_map.get("layers", {}).items():
-        op_to_layer.setdefault(info.get("mxnet_op"), layer)
     inputs = set(name_map.get("inputs", {}).values())
     g = GGraph(title=f"{name_map.get('net') or 'net'} (MXNet)")
     keep = {}
     for i, n in enumerate(data["nodes"]):
         if n["op"] == "null" and n["name"] not in inputs:
             continue
-        layer = _layer_of(n["name"], op_to_layer)
+        layer = None if n["op"] == "null" else owner_of(name_map, n["name"])  # inputs show their blob name
         keep[i] = f"m{i}"
         g.nodes.append(GNode(f"m{i}", layer or n["name"], [n["name"], "input" if n["op"] == "null" else n["op"]],
                              shape="ellipse" if n["op"] == "null" else "box"))
@@ -87,17 +86,6 @@ def mxnet_graph(symbol, name_map):
             if src[0] in keep:
                 g.edges.append((keep[src[0]], f"m{i}", ""))
     return g
-
-
-def _layer_of(op_name, op_to_layer):
-    name = op_name
-    while name:
-        if name in op_to_layer:
-            return op_to_layer[name]
-        if "_" not in name:
-            return None
-        name = name.rsplit("_", 1)[0]
-    return None
 
 
 def _esc(text):

@@ -15,16 +15,6 @@ def _mx():
     return mx
 
 
-def load_converted(prefix):
-    """(symbol, arg_params, aux_params) of PREFIX-symbol.json / PREFIX-0000.params."""
-    mx = _mx()
-    sym = mx.sym.load(f"{prefix}-symbol.json")
-    saved = mx.nd.load(f"{prefix}-0000.params")
-    args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
-    auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
-    return sym, args, auxs
-
-
 def run_blobs(symbol, arg_params, aux_params, name_map, inputs, blobs=None):
     """Forward pass returning {Caffe blob name: np.ndarray} for the mapped blobs.
 

@@ -94,7 +94,7 @@ def onnx_reference(conversion, inputs, onnx_path=None):
                          "(caffe2mx.converter.onnx_export)") from None
     if onnx_path is not None and not Path(onnx_path).is_file():
         raise UsageError(f"--onnx {onnx_path}: file not found")
-    model = onnx_path if onnx_path is not None else onnx_export.export_onnx(conversion)
+    model = onnx_path if onnx_path is not None else onnx_export.export_conversion(conversion)
     try:
         blobs = onnx_export.run_onnx_blobs(str(model) if onnx_path is not None else model, inputs)
     except ImportError as exc:

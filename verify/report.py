@@ -185,7 +185,7 @@ def write_report(run, directory, actual=None):
     graph_html, mxnet_link, notes = _graphs(run, directory)
     data["graph_notes"] = notes
     (directory / "report.json").write_text(json.dumps(data, indent=1, allow_nan=False, default=str), encoding="utf-8")
-    from caffe2mx import __version__
+    from caffe2mx.converter.version import VERSION as __version__
     page = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         title=escape(data["net"] or Path(run.prototxt).name), verdict="PASS" if data["passed"] else "FAIL",
         verdict_class="pass" if data["passed"] else "fail", version=escape(__version__),

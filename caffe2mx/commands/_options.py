@@ -1,16 +1,54 @@
-"""Options shared by the commands that build a net. Private: cli.py skips `_` modules,
-so this is not a command."""
-from ..converter.input_shapes import parse_input_shapes
+"""Options shared by several commands, so each means the same thing everywhere.
+
+A caffemodel is accepted positionally and as `--caffemodel`; a converted model is `--model
+PREFIX`; `--seed` is the seed of seeded weights and `--input-seed` that of a random input;
+`-o` takes a prefix or a directory; `--input-shape NAME=N,C,H,W` (repeatable) shapes a net input.
+(A private module: the CLI skips `_`-names.)
+"""
+from ..converter.errors import UsageError
+
+
+def add_weights(p, positional=True):
+    """NET.caffemodel positionally (after the prototxt) or as --caffemodel."""
+    if positional:
+        p.add_argument("caffemodel", nargs="?", help="trained .caffemodel; without one, seeded weights are used")
+    p.add_argument("--caffemodel", dest="caffemodel_opt", metavar="W",
+                   help="the caffemodel (same as giving it positionally)")
+
+
+def weights_of(args):
+    pos, opt = getattr(args, "caffemodel", None), getattr(args, "caffemodel_opt", None)
+    if pos and opt and pos != opt:
+        raise UsageError("give the caffemodel once (positional or --caffemodel)")
+    return pos or opt
+
+
+def add_seed(p, what="weights"):
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the seeded weights when there is no caffemodel (default 0, or the model's own)")
+
+
+def add_bn_blob3(p, default="inv_std"):
+    p.add_argument("--bn-blob3", choices=["inv_std", "variance"], default=default,
+                   help="meaning of the 4th blob of `BN` layers: the Residual Attention Network fork stores an "
+                        "inverse standard deviation" + (" (default)" if default == "inv_std" else "") +
+                        "; other forks (TSN, PSPNet) store a variance")
+
+
+def add_model(p, help_text, aliases=()):
+    p.add_argument("--model", *aliases, dest="model", metavar="PREFIX", help=help_text)
+
 
 INPUT_SHAPE_HELP = ("shape of the net input NAME (repeatable): sets it for a data layer or an input declared "
                     "without dims, or replaces the declared one (e.g. a 1x1 placeholder)")
 
 
-def add_input_shape(parser, help=INPUT_SHAPE_HELP):
+def add_input_shape(p, help=INPUT_SHAPE_HELP):
     """`--input-shape NAME=N,C,H,W`, repeatable; read it back with `input_shapes(args)`."""
-    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=N,C,H,W", help=help)
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=N,C,H,W", help=help)
 
 
 def input_shapes(args):
     """{name: shape} from the --input-shape options (None when none were given); UsageError on bad ones."""
-    return parse_input_shapes(args.input_shape) or None
+    from ..converter.input_shapes import parse_input_shapes
+    return parse_input_shapes(getattr(args, "input_shape", None)) or None

@@ -1,4 +1,4 @@
-"""Write seeded, realistic weights for every learnable layer of a net as a standard caffemodel.
+"""Write seeded weights for every learnable layer of a net as a standard caffemodel.
 
 Convolutions are He-scaled (with a per-layer gain), BN statistics are calibrated on the
 activations of a seeded input with real spread (means away from 0, inverse stds away
@@ -7,7 +7,8 @@ loads with CopyTrainedLayersFrom."""
 from pathlib import Path
 
 from ..converter.errors import UsageError
-from ..converter.init_weights import write_init_weights
+from ..converter.pipeline import read_net
+from ..seeding import write_init_weights
 from ._options import add_input_shape, input_shapes
 
 NAME = "init-weights"
@@ -16,8 +17,10 @@ HELP = "write seeded weights for a prototxt as a .caffemodel"
 
 def add_arguments(p):
     p.add_argument("prototxt")
-    p.add_argument("-o", "--output", required=True, metavar="NET.caffemodel")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="NET.caffemodel",
+                   help="the caffemodel to write, or a directory (existing, or ending in /) for "
+                        "DIR/<prototxt name>.caffemodel; missing directories are created")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights (default 0)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="draw BN statistics independently instead of calibrating them on activations")
     add_input_shape(p)
@@ -25,10 +28,16 @@ def add_arguments(p):
 
 def run(args):
     out = Path(args.output)
-    if not out.parent.is_dir():
-        raise UsageError(f"{out.parent}: output directory does not exist")
-    write_init_weights(args.prototxt, out, seed=args.seed, input_shapes=input_shapes(args),
-                       calibrate_bn=not args.no_calibrate)
+    if args.output.endswith("/") or out.is_dir():
+        out = out / f"{Path(args.prototxt).stem}.caffemodel"
+    if Path(args.prototxt).resolve() == out.resolve():
+        raise UsageError(f"{out}: the output is the input prototxt; choose another file")
+    net = read_net(args.prototxt, input_shapes(args))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_init_weights(net, out, seed=args.seed, calibrate_bn=not args.no_calibrate)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
     if not args.quiet:
         print(out)
     return 0

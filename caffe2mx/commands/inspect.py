@@ -1,11 +1,12 @@
-"""Per-layer type, output shape, parameter count and multiply-adds of a Caffe net or a
-caffe2mx.mxmodels Gluon model, with totals."""
+"""Per-layer type, output shape, parameter count and multiply-adds of a Caffe net, a
+converted model, or a caffe2mx.mxmodels Gluon model, with totals."""
 import json
+import os
 
 from ..converter.errors import UsageError
-from ..converter.input_shapes import parse_input_shape
 from ..converter.inspect import format_table, inspect_net, totals
-from ._options import input_shapes
+from ..converter.pipeline import read_net
+from ._options import add_input_shape, add_weights, input_shapes, weights_of
 
 NAME = "inspect"
 HELP = "per-layer shapes, parameter counts and multiply-adds"
@@ -13,12 +14,14 @@ HELP = "per-layer shapes, parameter counts and multiply-adds"
 
 def add_arguments(p):
     p.add_argument("prototxt", nargs="?")
-    p.add_argument("--caffemodel", metavar="W", help="also check the caffemodel's blobs against the net")
-    p.add_argument("--model", metavar="NAME", help="a registered Gluon model instead of a prototxt")
-    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME=]N,C,H,W",
-                   help="with a prototxt: NAME=N,C,H,W, the shape of net input NAME (repeatable; sets it for a "
-                        "data layer or an input without dims, or replaces the declared one); with --model: "
-                        "N,C,H,W (default: 1,3,224,224; 32x32 for cifar_*, 112x112 for face_*)")
+    add_weights(p)
+    p.add_argument("--model", metavar="PREFIX|NAME",
+                   help="a converted model PREFIX (its prototxt, as recorded in the name map), or a registered "
+                        "Gluon model NAME (same as --zoo)")
+    p.add_argument("--zoo", metavar="NAME", help="a registered Gluon model instead of a prototxt")
+    p.add_argument("--zoo-input-shape", "--input-shape-zoo", dest="zoo_input_shape", metavar="N,C,H,W",
+                   help="input shape for a Gluon model (default: the model's native input)")
+    add_input_shape(p)
     p.add_argument("--json", action="store_true", help="rows and totals as JSON")
 
 
@@ -38,18 +41,34 @@ def gluon_rows(name, input_shape=None):
     return summary.summarize(model, tuple(input_shape or native_input_shape(name)))
 
 
+def _prototxt_of_model(prefix):
+    from ..converter.model_files import load
+    name_map = load(prefix).name_map
+    proto = name_map.get("prototxt")
+    if not proto or not os.path.isfile(proto):
+        raise UsageError(f"--model {prefix}: its prototxt ({proto or 'not recorded'}) is not there; "
+                         f"give the prototxt instead")
+    return proto, {k: tuple(v) for k, v in (name_map.get("input_shapes") or {}).items()}
+
+
 def run(args):
-    if bool(args.prototxt) == bool(args.model):
-        raise UsageError("give a prototxt or --model NAME (one of them)")
+    zoo = args.zoo
+    model_prefix = None
     if args.model:
-        if len(args.input_shape) > 1:
-            raise UsageError("--model takes one --input-shape N,C,H,W")
-        shape = parse_input_shape(args.input_shape[0], allow_bare=True)[1] if args.input_shape else None
-        rows = gluon_rows(args.model, shape)
-        title = f"Gluon model {args.model}"
+        if os.path.isfile(f"{args.model}-symbol.json"):
+            model_prefix = args.model
+        else:
+            zoo = args.model
+    if sum(bool(x) for x in (args.prototxt, zoo, model_prefix)) != 1:
+        raise UsageError("give one of: a prototxt, --model PREFIX (a converted model) or --zoo NAME")
+    if zoo:
+        shape = tuple(int(d) for d in args.zoo_input_shape.split(",")) if args.zoo_input_shape else None
+        rows = gluon_rows(zoo, shape)
+        title = f"Gluon model {zoo}"
     else:
-        rows = inspect_net(args.prototxt, args.caffemodel, input_shapes=input_shapes(args))
-        title = args.prototxt
+        proto, shapes = (args.prototxt, input_shapes(args)) if args.prototxt else _prototxt_of_model(model_prefix)
+        rows = inspect_net(read_net(proto, shapes), weights_of(args))
+        title = proto
     if args.json:
         print(json.dumps({"rows": rows, "totals": totals(rows)}, indent=1))
     else:

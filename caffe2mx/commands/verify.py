@@ -5,11 +5,13 @@ The reference is a Caffe dump (.npz from the script `caffe2mx dump-script` print
 built-in NumPy reference of Caffe's semantics, or ONNX Runtime on the exported model.
 Exit code 0: every blob passes; 1: parity failed; 2: bad input.
 """
+import sys
+
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 from caffe2mx.verify.metrics import CHAIN_RTOL
 
-from ._options import add_input_shape, input_shapes
+from ._options import add_bn_blob3, add_input_shape, add_model, add_seed, add_weights, input_shapes, weights_of
 
 NAME = "verify"
 HELP = "layer-by-layer parity of the converted model against Caffe activations or a reference"
@@ -17,18 +19,18 @@ HELP = "layer-by-layer parity of the converted model against Caffe activations o
 
 def add_arguments(p):
     from caffe2mx.verify.inputs import PRESETS
-    p.add_argument("prototxt", help="the Caffe deploy net")
-    p.add_argument("caffemodel", nargs="?", help="its weights (default: seeded weights, as `convert` makes)")
+    p.add_argument("prototxt", nargs="?", help="the Caffe deploy net (optional with --model: the one it was "
+                   "converted from)")
+    add_weights(p)
     p.add_argument("--reference", default="numpy", metavar="SRC",
                    help="numpy (built-in NumPy Caffe, default), onnxruntime, or ACTS.npz dumped from Caffe")
-    p.add_argument("--model", metavar="PREFIX", help="a converted model (PREFIX-symbol.json, -0000.params, "
-                   "-namemap.json) instead of converting now")
+    add_model(p, "a converted model (PREFIX-symbol.json, -0000.params, -namemap.json) instead of converting "
+              "now; its caffemodel (or weight seed) and --bn-blob3 are taken from its name map")
     p.add_argument("--onnx", metavar="FILE", help="with --reference onnxruntime: this .onnx instead of exporting now")
     p.add_argument("--input", metavar="FILE", help="image, .npy or .npz (by input name); default: the input stored "
                    "in the reference .npz, else seeded random U(-1,1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
-    p.add_argument("--weights-seed", type=int, default=None, help="seed of the seeded weights when there is no "
-                   "caffemodel (default: the model's, else 0)")
+    add_seed(p)
+    p.add_argument("--input-seed", type=int, default=0, help="seed of the random input (default 0)")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="image preprocessing: " + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items())
                    + " (default imagenet)")
@@ -41,8 +43,7 @@ def add_arguments(p):
                    f"|a-b| / max(|b|, rms(b)), the floor being the reference blob's RMS")
     p.add_argument("--type-rtol", action="append", default=[], metavar="TYPE=RTOL",
                    help="threshold for one Caffe layer type, e.g. Softmax=1e-3 (repeatable)")
-    p.add_argument("--bn-blob3", choices=["inv_std", "variance"], default="inv_std",
-                   help="meaning of the fork BN layer's 4th blob, for converting and for the NumPy reference")
+    add_bn_blob3(p, default=None)
     p.add_argument("--all", action="store_true", help="list every blob, not only the failures")
     p.add_argument("--report", metavar="DIR", help="write an HTML report (and report.json) into DIR")
     add_input_shape(p)
@@ -63,14 +64,14 @@ def _type_rtol(items):
 
 def run(args):
     from caffe2mx.verify.inputs import preprocess
-    from caffe2mx.verify.session import verify
+    from caffe2mx.verification import verify
     from caffe2mx.verify.table import render
 
     prep = preprocess(args.preset, args.mean, args.scale, args.channel_order)
     progress = Progress(args.quiet)
     try:
-        result = verify(args.prototxt, args.caffemodel, model=args.model, reference=args.reference, onnx=args.onnx,
-                        input=args.input, seed=args.seed, weights_seed=args.weights_seed, prep=prep, rtol=args.rtol,
+        result = verify(args.prototxt, weights_of(args), model=args.model, reference=args.reference, onnx=args.onnx,
+                        input=args.input, input_seed=args.input_seed, seed=args.seed, prep=prep, rtol=args.rtol,
                         type_rtol=_type_rtol(args.type_rtol), bn_blob3=args.bn_blob3,
                         input_shapes=input_shapes(args), progress=progress)
         if args.report:
@@ -79,6 +80,8 @@ def run(args):
             paths = write_report(result, args.report)
     finally:
         progress.done()
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(render(result, show_all=args.all))
     if args.report:
         print(f"report: {paths['html']}")

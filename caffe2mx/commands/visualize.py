@@ -10,7 +10,7 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
-from ._options import add_input_shape, input_shapes
+from ._options import add_input_shape, add_model, input_shapes
 
 NAME = "visualize"
 HELP = "render the Caffe graph and the converted MXNet symbol (graphviz SVG)"
@@ -18,7 +18,9 @@ HELP = "render the Caffe graph and the converted MXNet symbol (graphviz SVG)"
 
 def add_arguments(p):
     from caffe2mx.verify.graphs import MAX_UNITS
-    p.add_argument("prototxt", help="the Caffe deploy net")
+    p.add_argument("prototxt", nargs="?", help="the Caffe deploy net (optional with --model)")
+    add_model(p, "draw this converted model's symbol (and the prototxt its name map records) instead of "
+                 "converting now")
     p.add_argument("-o", "--output", default="graphs", metavar="DIR", help="output directory (default ./graphs)")
     p.add_argument("--max-nodes", type=int, default=MAX_UNITS, metavar="N",
                    help=f"most nodes on one page before layers are grouped by name prefix (default {MAX_UNITS}; "
@@ -27,19 +29,15 @@ def add_arguments(p):
     add_input_shape(p)
 
 
-def _symbol(prototxt, progress, shapes=None):
-    from caffe2mx.converter.init_weights import seeded_weights
-    from caffe2mx.converter.pipeline import convert_net, load_net
-    weights = seeded_weights(prototxt, calibrate_bn=False, input_shapes=shapes)
-    net = load_net(prototxt, weights=weights, input_shapes=shapes, progress=progress)
-    conv = convert_net(net, progress=progress)
+def _symbol(net, progress):
+    from caffe2mx.converter.pipeline import bind, convert_net
+    from caffe2mx.seeding import seeded_weights
+    conv = convert_net(bind(net, seeded_weights(net, calibrate_bn=False)), progress=progress)
     return conv.symbol, conv.name_map
 
 
 def run(args):
-    from caffe2mx.converter.graph import build_graph
-    from caffe2mx.converter.prototxt import read_prototxt
-    from caffe2mx.converter.shapes import check_supported, infer_shapes
+    from caffe2mx.converter.pipeline import read_net
     from caffe2mx.verify import graphs
 
     if args.max_nodes < 2:
@@ -51,18 +49,26 @@ def run(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out}: cannot create the output directory ({exc})") from None
-    shapes_in = input_shapes(args)
+    conv = None
+    if args.model:
+        from caffe2mx.converter.model_files import load
+        conv = load(args.model)
+    prototxt = args.prototxt or (conv.name_map.get("prototxt") if conv else None)
+    if not prototxt:
+        raise UsageError("give the prototxt (or --model PREFIX of a converted model)")
     progress = Progress(args.quiet)
     try:
-        graph = build_graph(read_prototxt(args.prototxt), input_shapes=shapes_in)
-        check_supported(graph)
-        shapes = infer_shapes(graph)
+        if conv and args.input_shape:
+            raise UsageError("--input-shape goes with a prototxt, not with --model (the model has its shapes)")
+        shapes_in = {k: tuple(v) for k, v in conv.name_map["input_shapes"].items()} if conv else input_shapes(args)
+        net = read_net(prototxt, shapes_in, progress=progress)
+        graph, shapes = net.graph, net.shapes
         progress("drawing the Caffe graph")
         _, n_caffe = graphs.render_to(graphs.caffe_graph(graph, shapes), out, "caffe", max_units=args.max_nodes)
         lines = [f"wrote {out / 'caffe.svg'} ({len(graph.nodes)} layers"
                  + (f", {n_caffe} group pages in {out / 'caffe'})" if n_caffe else ")")]
         if not args.no_mxnet:
-            symbol, name_map = _symbol(args.prototxt, progress, shapes_in)
+            symbol, name_map = (conv.symbol, conv.name_map) if conv else _symbol(net, progress)
             progress("drawing the MXNet symbol")
             _, n_mx = graphs.render_to(graphs.mxnet_graph(symbol, name_map), out, "mxnet", max_units=args.max_nodes)
             lines.append(f"wrote {out / 'mxnet.svg'}" + (f" ({n_mx} group pages in {out / 'mxnet'})" if n_mx else ""))

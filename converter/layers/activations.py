@@ -1,9 +1,9 @@
-"""Element-wise activations and math layers."""
+"""Element-wise activations and math layers, and Softmax."""
 import math
 
 import numpy as np
 
-from .base import LayerHandler, register
+from .base import LayerHandler, canonical_axis, register
 
 
 class _Elementwise(LayerHandler):
@@ -14,6 +14,8 @@ class _Elementwise(LayerHandler):
 @register
 class ReLU(_Elementwise):
     types = ("ReLU",)
+    notes = "negative_slope as leaky ReLU"
+    mx_ops = ("Activation", "LeakyReLU")
 
     def apply(self, node, x, em, nm):
         slope = node.param.relu_param.negative_slope
@@ -25,6 +27,8 @@ class ReLU(_Elementwise):
 @register
 class PReLU(_Elementwise):
     types = ("PReLU",)
+    notes = "per channel or channel_shared"
+    mx_ops = ("LeakyReLU",)
     blob_names = ("slope",)
 
     def blob_shapes(self, node, in_shapes):
@@ -33,15 +37,18 @@ class PReLU(_Elementwise):
     def init_blobs(self, node, shapes, rng):
         return [rng.uniform(0.05, 0.3, shapes[0]).astype(np.float32)]
 
+    def sample_blobs(self, node, shapes, rng, options):
+        return [rng.uniform(-0.5, 0.5, shapes[0]).astype(np.float32)]
+
     def apply(self, node, x, em, nm):
         slope = np.asarray(em.blobs(node)[0], np.float32).reshape(-1)
-        em.arg(f"{nm}_gamma", slope)
-        return em.mx.LeakyReLU(x, act_type="prelu", name=nm)
+        return em.mx.LeakyReLU(x, gamma=em.param("gamma", slope), act_type="prelu", name=nm)
 
 
 @register
 class ELU(_Elementwise):
     types = ("ELU",)
+    mx_ops = ("LeakyReLU",)
 
     def apply(self, node, x, em, nm):
         return em.mx.LeakyReLU(x, act_type="elu", slope=float(node.param.elu_param.alpha), name=nm)
@@ -50,6 +57,7 @@ class ELU(_Elementwise):
 @register
 class Sigmoid(_Elementwise):
     types = ("Sigmoid",)
+    mx_ops = ("Activation",)
 
     def apply(self, node, x, em, nm):
         return em.mx.Activation(x, act_type="sigmoid", name=nm)
@@ -58,6 +66,7 @@ class Sigmoid(_Elementwise):
 @register
 class TanH(_Elementwise):
     types = ("TanH",)
+    mx_ops = ("Activation",)
 
     def apply(self, node, x, em, nm):
         return em.mx.Activation(x, act_type="tanh", name=nm)
@@ -66,16 +75,17 @@ class TanH(_Elementwise):
 @register
 class AbsVal(_Elementwise):
     types = ("AbsVal",)
+    mx_ops = ("abs",)
 
     def apply(self, node, x, em, nm):
         return em.mx.abs(x, name=nm)
 
 
-def _affine(x, scale, shift, em, nm):
+def _affine(x, scale, shift, em):
     if scale != 1:
-        x = em.mx._internal._mul_scalar(x, scalar=float(scale), name=f"{nm}_scale")
+        x = em.mx._internal._mul_scalar(x, scalar=float(scale), name=em.sub("scale"))
     if shift != 0:
-        x = em.mx._internal._plus_scalar(x, scalar=float(shift), name=f"{nm}_shift")
+        x = em.mx._internal._plus_scalar(x, scalar=float(shift), name=em.sub("shift"))
     return x
 
 
@@ -84,13 +94,14 @@ class Power(_Elementwise):
     """(shift + scale * x) ^ power."""
 
     types = ("Power",)
+    mx_ops = ("_plus_scalar", "zeros_like", "_mul_scalar", "_copy", "_power_scalar")
 
     def apply(self, node, x, em, nm):
         p = node.param.power_param
         if p.scale == 0 or p.power == 0:
             value = 1.0 if p.power == 0 else float(p.shift) ** float(p.power)
-            return em.mx._internal._plus_scalar(em.mx.zeros_like(x), scalar=value, name=nm)
-        y = _affine(x, p.scale, p.shift, em, nm)
+            return em.mx._internal._plus_scalar(em.mx.zeros_like(x, name=em.sub("zeros")), scalar=value, name=nm)
+        y = _affine(x, p.scale, p.shift, em)
         if p.power == 1:
             return em.mx.identity(y, name=nm)
         return em.mx._internal._power_scalar(y, scalar=float(p.power), name=nm)
@@ -101,6 +112,7 @@ class Exp(_Elementwise):
     """base ^ (shift + scale * x); base -1 means e."""
 
     types = ("Exp",)
+    mx_ops = ("_mul_scalar", "_plus_scalar", "exp")
 
     def check(self, node):
         b = node.param.exp_param.base
@@ -109,7 +121,7 @@ class Exp(_Elementwise):
     def apply(self, node, x, em, nm):
         p = node.param.exp_param
         log_base = 1.0 if p.base == -1 else math.log(p.base)
-        y = _affine(x, log_base * p.scale, log_base * p.shift, em, nm)
+        y = _affine(x, log_base * p.scale, log_base * p.shift, em)
         return em.mx.exp(y, name=nm)
 
 
@@ -118,6 +130,7 @@ class Log(_Elementwise):
     """log_base(shift + scale * x); base -1 means e."""
 
     types = ("Log",)
+    mx_ops = ("_mul_scalar", "_plus_scalar", "log")
 
     def check(self, node):
         b = node.param.log_param.base
@@ -125,7 +138,7 @@ class Log(_Elementwise):
 
     def apply(self, node, x, em, nm):
         p = node.param.log_param
-        y = em.mx.log(_affine(x, p.scale, p.shift, em, nm), name=nm if p.base == -1 else f"{nm}_ln")
+        y = em.mx.log(_affine(x, p.scale, p.shift, em), name=nm if p.base == -1 else em.sub("ln"))
         if p.base == -1:
             return y
         return em.mx._internal._mul_scalar(y, scalar=1.0 / math.log(p.base), name=nm)
@@ -134,6 +147,7 @@ class Log(_Elementwise):
 @register
 class Clip(_Elementwise):
     types = ("Clip",)
+    mx_ops = ("clip",)
 
     def check(self, node):
         p = node.param.clip_param
@@ -150,18 +164,30 @@ class Swish(_Elementwise):
     """x * sigmoid(beta * x)."""
 
     types = ("Swish",)
+    mx_ops = ("_mul_scalar", "Activation", "elemwise_mul")
 
     def apply(self, node, x, em, nm):
         beta = float(node.param.swish_param.beta)
-        z = x if beta == 1 else em.mx._internal._mul_scalar(x, scalar=beta, name=f"{nm}_beta")
-        return em.mx.elemwise_mul(x, em.mx.Activation(z, act_type="sigmoid", name=f"{nm}_sigmoid"), name=nm)
+        z = x if beta == 1 else em.mx._internal._mul_scalar(x, scalar=beta, name=em.sub("beta"))
+        return em.mx.elemwise_mul(x, em.mx.Activation(z, act_type="sigmoid", name=em.sub("sigmoid")), name=nm)
 
 
 @register
-class Identity(_Elementwise):
-    """Dropout at test time."""
+class Softmax(LayerHandler):
+    types = ("Softmax",)
+    mx_ops = ("softmax",)
 
-    types = ("Dropout",)
+    def output_shapes(self, node, in_shapes):
+        _softmax_axis(node, in_shapes[0])
+        return [in_shapes[0]]
 
-    def apply(self, node, x, em, nm):
-        return em.mx.identity(x, name=nm)
+    def emit(self, node, inputs, em):
+        axis = _softmax_axis(node, em.in_shapes(node)[0])
+        return [em.mx.softmax(inputs[0], axis=axis, name=em.name(node))]
+
+
+def _softmax_axis(node, shape):
+    axis = canonical_axis(node.param.softmax_param.axis, len(shape))
+    if not 0 <= axis < len(shape):
+        raise ValueError(f"axis {node.param.softmax_param.axis} is out of range for a {len(shape)}-D input")
+    return axis

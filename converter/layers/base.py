@@ -1,4 +1,10 @@
-"""Layer handler base class and registry: one handler per Caffe type string."""
+"""Layer handler base class and registry: one handler per Caffe type string.
+
+A handler is the one table of everything caffe2mx knows about a Caffe layer type: its
+shape rule, blob names and shapes, MXNet emission (and the MXNet ops it may create), seeded
+initialisation and calibration, sample values for parity sweeps, cost, and restrictions.
+Code outside `converter/layers/` asks the handler instead of switching on type strings.
+"""
 import numpy as np
 
 _HANDLERS = {}
@@ -17,15 +23,27 @@ def handler_for(type_):
     return _HANDLERS.get(type_)
 
 
+def is_internal(type_):
+    """Types that passes create (e.g. `_BatchNormScale`); a prototxt may never name them."""
+    return type_.startswith("_")
+
+
 def supported_types():
-    return sorted(t for t in _HANDLERS if not t.startswith("_"))
+    return sorted(t for t in _HANDLERS if not is_internal(t))
+
+
+def all_handlers():
+    """{type: handler} including internal types, for tests and the generated layer table."""
+    return dict(_HANDLERS)
 
 
 class LayerHandler:
     """Shape rule, blob shapes, MXNet emission, weight init and cost of one Caffe layer type.
 
     `in_shapes`/`out_shapes` are tuples of ints (batch included). Emission receives MXNet
-    symbols for the node's bottoms and returns one symbol per top.
+    symbols for the node's bottoms and returns one symbol per top; every MXNet node it
+    creates is named through the emitter (`em.name`, `em.sub`, `em.param`, `em.const`), so
+    the name map knows which Caffe layer owns it.
     """
 
     types = ()
@@ -33,6 +51,12 @@ class LayerHandler:
     blob_names = ()
     n_bottoms = (1, 1)  # inclusive range
     n_tops = (1, 1)
+    #: MXNet operators emit() may create; a test ties them to the ONNX translators
+    mx_ops = ()
+    #: seeded weights scale blob 0 by a random per-layer gain (layers that set activation scale)
+    init_gain = False
+    #: restrictions worth a user's attention, shown in the generated supported-layers table
+    notes = ""
 
     def check(self, node):
         """Problems with the node's parameters this handler cannot convert, as messages."""
@@ -49,6 +73,15 @@ class LayerHandler:
 
     def init_blobs(self, node, shapes, rng):
         return [np.zeros(s, np.float32) for s in shapes]
+
+    def calibrate(self, node, x, blobs, rng):
+        """Seeded weights: statistic blobs redrawn from the activations `x` the layer sees,
+        or None where the layer keeps no statistics."""
+        return None
+
+    def sample_blobs(self, node, shapes, rng, options):
+        """Blobs for a one-layer parity case: standard normal unless the layer needs a range."""
+        return [rng.standard_normal(s).astype(np.float32) for s in shapes]
 
     def macs(self, node, in_shapes, out_shapes):
         return 0

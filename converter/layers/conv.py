@@ -1,7 +1,7 @@
-"""Convolution, Deconvolution and InnerProduct."""
+"""Convolution and Deconvolution (grouped, depthwise and dilated included)."""
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register, spatial
+from .base import LayerHandler, register, spatial
 
 
 def _conv_geometry(p):
@@ -18,6 +18,7 @@ def _he_normal(rng, shape, fan_in, gain=1.0):
 
 class _ConvBase(LayerHandler):
     blob_names = ("weight", "bias")
+    init_gain = True
 
     def check(self, node):
         p = node.param.convolution_param
@@ -65,16 +66,20 @@ class _ConvBase(LayerHandler):
         return dict(kernel=kernel, stride=stride, pad=pad, dilate=dilation, num_filter=p.num_output,
                     num_group=p.group, no_bias=not p.bias_term)
 
-    def _store(self, node, em, nm):
+    def _params(self, node, em):
+        """weight= and bias= variables for the MXNet op (bias left out without bias_term)."""
         blobs = em.blobs(node)
-        em.arg(f"{nm}_weight", blobs[0])
+        params = {"weight": em.param("weight", blobs[0])}
         if node.param.convolution_param.bias_term:
-            em.arg(f"{nm}_bias", blobs[1])
+            params["bias"] = em.param("bias", blobs[1])
+        return params
 
 
 @register
 class Convolution(_ConvBase):
     types = ("Convolution",)
+    mx_ops = ("Convolution",)
+    notes = "2-D only (axis 1)"
 
     @staticmethod
     def _weight_shape(p, c_in, kh, kw):
@@ -92,9 +97,7 @@ class Convolution(_ConvBase):
         return [(n, p.num_output, oh, ow)]
 
     def emit(self, node, inputs, em):
-        nm = em.name(node)
-        self._store(node, em, nm)
-        return [em.mx.Convolution(inputs[0], name=nm, **self._emit_args(node))]
+        return [em.mx.Convolution(inputs[0], name=em.name(node), **self._params(node, em), **self._emit_args(node))]
 
     def macs(self, node, in_shapes, out_shapes):
         p = node.param.convolution_param
@@ -105,6 +108,8 @@ class Convolution(_ConvBase):
 @register
 class Deconvolution(_ConvBase):
     types = ("Deconvolution",)
+    mx_ops = ("Deconvolution",)
+    notes = "2-D only (axis 1)"
 
     @staticmethod
     def _weight_shape(p, c_in, kh, kw):
@@ -122,66 +127,10 @@ class Deconvolution(_ConvBase):
         return [(n, p.num_output, oh, ow)]
 
     def emit(self, node, inputs, em):
-        nm = em.name(node)
-        self._store(node, em, nm)
-        return [em.mx.Deconvolution(inputs[0], name=nm, **self._emit_args(node))]
+        return [em.mx.Deconvolution(inputs[0], name=em.name(node), **self._params(node, em),
+                                    **self._emit_args(node))]
 
     def macs(self, node, in_shapes, out_shapes):
         p = node.param.convolution_param
         (kh, kw), _, _, _ = _conv_geometry(p)
         return int(np.prod(in_shapes[0])) * (p.num_output // p.group) * kh * kw
-
-
-@register
-class InnerProduct(LayerHandler):
-    types = ("InnerProduct",)
-    blob_names = ("weight", "bias")
-
-    def check(self, node):
-        p = node.param.inner_product_param
-        return [] if p.HasField("num_output") else ["inner_product_param.num_output is missing"]
-
-    def _split(self, node, shape):
-        axis = canonical_axis(node.param.inner_product_param.axis, len(shape))
-        if not 0 <= axis < len(shape):
-            raise ValueError(f"axis {node.param.inner_product_param.axis} out of range for {list(shape)}")
-        return axis, int(np.prod(shape[axis:]))
-
-    def output_shapes(self, node, in_shapes):
-        axis, _ = self._split(node, in_shapes[0])
-        return [tuple(in_shapes[0][:axis]) + (node.param.inner_product_param.num_output,)]
-
-    def blob_shapes(self, node, in_shapes):
-        p = node.param.inner_product_param
-        _, k = self._split(node, in_shapes[0])
-        shapes = [(k, p.num_output) if p.transpose else (p.num_output, k)]
-        if p.bias_term:
-            shapes.append((p.num_output,))
-        return shapes
-
-    def init_blobs(self, node, shapes, rng):
-        p = node.param.inner_product_param
-        k = shapes[0][0] if p.transpose else shapes[0][1]
-        blobs = [(rng.standard_normal(shapes[0]) * np.sqrt(1.0 / k)).astype(np.float32)]
-        if len(shapes) > 1:
-            blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
-        return blobs
-
-    def emit(self, node, inputs, em):
-        p = node.param.inner_product_param
-        nm = em.name(node)
-        blobs = em.blobs(node)
-        weight = blobs[0].T if p.transpose else blobs[0]
-        em.arg(f"{nm}_weight", np.ascontiguousarray(weight))
-        if p.bias_term:
-            em.arg(f"{nm}_bias", blobs[1])
-        axis, _ = self._split(node, em.in_shapes(node)[0])
-        x = inputs[0]
-        if axis == 1:
-            return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, name=nm)]
-        x = em.mx.reshape(x, shape=(0,) * axis + (-1,), name=f"{nm}_flatten")
-        return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, flatten=False, name=nm)]
-
-    def macs(self, node, in_shapes, out_shapes):
-        _, k = self._split(node, in_shapes[0])
-        return int(np.prod(out_shapes[0])) * k

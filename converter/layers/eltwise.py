@@ -5,6 +5,8 @@ from .base import LayerHandler, register
 @register
 class Eltwise(LayerHandler):
     types = ("Eltwise",)
+    notes = "SUM (with coefficients), PROD, MAX"
+    mx_ops = ("add_n", "_mul_scalar", "elemwise_mul", "broadcast_maximum")
     n_bottoms = (2, 1 << 30)
 
     def check(self, node):
@@ -26,11 +28,11 @@ class Eltwise(LayerHandler):
         if p.operation == p.SUM:
             terms = list(inputs)
             if p.coeff:
-                terms = [t if c == 1 else mx._internal._mul_scalar(t, scalar=float(c), name=f"{nm}_coeff{i}")
+                terms = [t if c == 1 else mx._internal._mul_scalar(t, scalar=float(c), name=em.sub(f"coeff{i}"))
                          for i, (t, c) in enumerate(zip(inputs, p.coeff))]
             return [mx.add_n(*terms, name=nm)]
         op = mx.elemwise_mul if p.operation == p.PROD else mx.broadcast_maximum
         y = inputs[0]
         for i, t in enumerate(inputs[1:], 1):
-            y = op(y, t, name=nm if i == len(inputs) - 1 else f"{nm}_{i}")
+            y = op(y, t, name=nm if i == len(inputs) - 1 else em.sub(str(i)))
         return [y]

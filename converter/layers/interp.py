@@ -38,6 +38,8 @@ def interp_size(node, in_shapes):
 @register
 class Interp(LayerHandler):
     types = ("Interp",)
+    mx_ops = ("slice", "_copy", "_contrib_BilinearResize2D")
+    notes = "fork Interp (align-corners bilinear); output size fixed at conversion"
     n_bottoms = (1, 2)
 
     def output_shapes(self, node, in_shapes):
@@ -53,7 +55,7 @@ class Interp(LayerHandler):
         if p.pad_beg or p.pad_end:
             h, w = in_shapes[0][2:]
             x = mx.slice(x, begin=(None, None, -p.pad_beg, -p.pad_beg),
-                         end=(None, None, h + p.pad_end, w + p.pad_end), name=f"{nm}_crop")
+                         end=(None, None, h + p.pad_end, w + p.pad_end), name=em.sub("crop"))
         if (he, we) == (oh, ow):
             return [mx.identity(x, name=nm)]
         return [mx.contrib.BilinearResize2D(x, height=oh, width=ow, align_corners=True, name=nm)]

@@ -51,6 +51,8 @@ def ave_divisors(size, k, s, p, out):
 @register
 class Pooling(LayerHandler):
     types = ("Pooling",)
+    mx_ops = ("Pooling", "slice", "Pad", "broadcast_mul", "BlockGrad")
+    notes = "MAX and AVE (not STOCHASTIC)"
 
     def check(self, node):
         p = node.param.pooling_param
@@ -102,16 +104,16 @@ class Pooling(LayerHandler):
         extra = [n - size - pd for n, size, pd in zip(need, (h, w), p)]
         crop = [min(e, 0) for e in extra]
         if any(crop):
-            x = mx.slice(x, begin=(None, None, 0, 0), end=(None, None, h + crop[0], w + crop[1]), name=f"{nm}_crop")
+            x = mx.slice(x, begin=(None, None, 0, 0), end=(None, None, h + crop[0], w + crop[1]), name=em.sub("crop"))
         pad_width = (0, 0, 0, 0, p[0], max(extra[0], 0), p[1], max(extra[1], 0))
         if pool_type == "max":
-            x = mx.pad(x, mode="constant", pad_width=pad_width, constant_value=-FLT_MAX, name=f"{nm}_pad")
+            x = mx.pad(x, mode="constant", pad_width=pad_width, constant_value=-FLT_MAX, name=em.sub("pad"))
             return mx.Pooling(x, kernel=k, stride=s, pool_type="max", pooling_convention="valid", name=nm)
-        x = mx.pad(x, mode="constant", pad_width=pad_width, constant_value=0, name=f"{nm}_pad")
+        x = mx.pad(x, mode="constant", pad_width=pad_width, constant_value=0, name=em.sub("pad"))
         mean = mx.Pooling(x, kernel=k, stride=s, pool_type="avg", pooling_convention="valid",
-                          count_include_pad=True, name=f"{nm}_sum")
+                          count_include_pad=True, name=em.sub("mean"))
         div = np.outer(ave_divisors(h, k[0], s[0], p[0], out[2]), ave_divisors(w, k[1], s[1], p[1], out[3]))
         with np.errstate(divide="ignore"):
             factor = (k[0] * k[1]) / div
         factor = factor.astype(np.float32).reshape(1, 1, out[2], out[3])
-        return mx.broadcast_mul(mean, em.const(f"{nm}_divisor", factor), name=nm)
+        return mx.broadcast_mul(mean, em.const("divisor", factor), name=nm)

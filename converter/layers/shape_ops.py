@@ -1,4 +1,4 @@
-"""Layers that move data without arithmetic: Softmax, Concat, Slice, Split, Flatten, Reshape, Crop."""
+"""Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout."""
 import numpy as np
 
 from .base import LayerHandler, canonical_axis, register
@@ -11,19 +11,6 @@ def _axis(axis, shape, what="axis"):
     return a
 
 
-@register
-class Softmax(LayerHandler):
-    types = ("Softmax",)
-
-    def output_shapes(self, node, in_shapes):
-        _axis(node.param.softmax_param.axis, in_shapes[0])
-        return [in_shapes[0]]
-
-    def emit(self, node, inputs, em):
-        axis = _axis(node.param.softmax_param.axis, em.in_shapes(node)[0])
-        return [em.mx.softmax(inputs[0], axis=axis, name=em.name(node))]
-
-
 def _concat_axis(node, shape):
     p = node.param.concat_param
     return _axis(p.concat_dim if p.HasField("concat_dim") and not p.HasField("axis") else p.axis, shape)
@@ -32,6 +19,7 @@ def _concat_axis(node, shape):
 @register
 class Concat(LayerHandler):
     types = ("Concat",)
+    mx_ops = ("Concat", "_copy")
     n_bottoms = (1, 1 << 30)
 
     def output_shapes(self, node, in_shapes):
@@ -71,6 +59,7 @@ def _slice_bounds(node, shape):
 @register
 class Slice(LayerHandler):
     types = ("Slice",)
+    mx_ops = ("slice_axis",)
     n_tops = (1, 1 << 30)
 
     def output_shapes(self, node, in_shapes):
@@ -85,7 +74,7 @@ class Slice(LayerHandler):
     def emit(self, node, inputs, em):
         axis, bounds = _slice_bounds(node, em.in_shapes(node)[0])
         nm = em.name(node)
-        return [em.mx.slice_axis(inputs[0], axis=axis, begin=a, end=b, name=f"{nm}_{i}")
+        return [em.mx.slice_axis(inputs[0], axis=axis, begin=a, end=b, name=nm if i == 0 else em.sub(str(i)))
                 for i, (a, b) in enumerate(bounds)]
 
 
@@ -94,6 +83,7 @@ class Split(LayerHandler):
     """Copies of the bottom; the tops share the bottom's MXNet output."""
 
     types = ("Split",)
+    notes = "tops share the bottom"
     n_tops = (1, 1 << 30)
 
     def output_shapes(self, node, in_shapes):
@@ -113,6 +103,7 @@ def _reshape_code(in_shape, out_shape):
 @register
 class Flatten(LayerHandler):
     types = ("Flatten",)
+    mx_ops = ("Reshape",)
 
     def output_shapes(self, node, in_shapes):
         x = in_shapes[0]
@@ -130,6 +121,7 @@ class Flatten(LayerHandler):
 @register
 class Reshape(LayerHandler):
     types = ("Reshape",)
+    mx_ops = ("Reshape",)
 
     def output_shapes(self, node, in_shapes):
         x = list(in_shapes[0])
@@ -191,6 +183,7 @@ def _crop_offsets(node, in_shapes):
 @register
 class Crop(LayerHandler):
     types = ("Crop",)
+    mx_ops = ("slice",)
     n_bottoms = (2, 2)
 
     def output_shapes(self, node, in_shapes):
@@ -200,3 +193,15 @@ class Crop(LayerHandler):
     def emit(self, node, inputs, em):
         _, begin, end = _crop_offsets(node, em.in_shapes(node))
         return [em.mx.slice(inputs[0], begin=tuple(begin), end=tuple(end), name=em.name(node))]
+
+
+@register
+class Dropout(LayerHandler):
+    """Identity at test time (Caffe scales while training instead)."""
+
+    types = ("Dropout",)
+    notes = "identity (TEST phase)"
+    mx_ops = ("_copy",)
+
+    def emit(self, node, inputs, em):
+        return [em.mx.identity(inputs[0], name=em.name(node))]

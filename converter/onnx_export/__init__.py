@@ -33,16 +33,12 @@ Caffe specifics and how they reach ONNX:
 - Eltwise coefficients: Mul by a scalar before Sum.
 """
 import json
-import os
 from pathlib import Path
 
 from ..errors import ModelError, UsageError
 from .exporter import BATCH_DIM, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check, symbol_to_onnx
 from .registry import supported_ops
 from .runtime import OnnxRunner, model_blob_map, run_onnx_blobs
-
-SIMPLIFIERS = ("onnxsim", "onnxoptimizer")
-
 
 def simplify(model):
     """Optional graph clean-up by onnxsim (preferred) or onnxoptimizer; names of inputs/outputs kept."""
@@ -94,67 +90,31 @@ def save_model(model, path):
     """Write the .onnx atomically: nothing is left behind when anything fails."""
     from ..caffemodel import atomic_write_bytes
     path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent}: output directory does not exist")
     if model.ByteSize() >= 2 ** 31 - 1:
         raise ModelError("the model is larger than 2 GB, which a single .onnx protobuf cannot hold")
-    atomic_write_bytes(path, model.SerializeToString())
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, model.SerializeToString())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
     return str(path)
 
 
-def export_onnx(source=None, caffemodel=None, output=None, *, symbol_prefix=None, opset=DEFAULT_OPSET,
-                dynamic_batch=True, simplify=False, bn_blob3="inv_std", seed=None, input_shapes=None,
-                progress=None):
-    """Export a net to ONNX; returns the ModelProto (also written to `output` if given).
-
-    `source` is a prototxt path (with `caffemodel`, or seeded weights without one) or a
-    Conversion made by caffe2mx.convert; or leave it out and give `symbol_prefix`
-    (PREFIX-symbol.json, -0000.params, -namemap.json as `caffe2mx convert` writes them).
-    """
-    if (source is None) == (symbol_prefix is None):
-        raise UsageError("give exactly one of a prototxt (or conversion) and a symbol prefix")
+def export_conversion(conv, output=None, *, opset=DEFAULT_OPSET, dynamic_batch=True, simplify=False,
+                      progress=None):
+    """ONNX ModelProto of a Conversion (converted now, or `model_files.load`ed); also written
+    to `output` when given, atomically."""
     say = progress or (lambda msg: None)
-    if symbol_prefix is not None:
-        conversion = load_symbol(symbol_prefix)
-    elif hasattr(source, "symbol") and hasattr(source, "name_map"):
-        conversion = source
-    else:
-        from ...api import convert
-        conversion = convert(source, caffemodel, bn_blob3=bn_blob3, seed=seed, input_shapes=input_shapes,
-                             progress=progress)
     say(f"translating to ONNX (opset {opset})")
-    model = conversion_to_onnx(conversion, opset=opset, dynamic_batch=dynamic_batch, do_simplify=simplify)
+    model = conversion_to_onnx(conv, opset=opset, dynamic_batch=dynamic_batch, do_simplify=simplify)
     if output is not None:
         say(f"writing {output}")
         save_model(model, output)
     return model
 
 
-class _Loaded:
-    def __init__(self, symbol, arg_params, aux_params, name_map):
-        self.symbol, self.arg_params, self.aux_params, self.name_map = symbol, arg_params, aux_params, name_map
-
-
-def load_symbol(prefix):
-    """PREFIX-symbol.json / -0000.params / -namemap.json as written by `caffe2mx convert`."""
-    files = {k: f"{prefix}-{k}" for k in ("symbol.json", "0000.params", "namemap.json")}
-    missing = [f for f in files.values() if not os.path.isfile(f)]
-    if missing:
-        raise UsageError("missing " + ", ".join(missing) + " (write them with `caffe2mx convert ... -o PREFIX`)")
-    from ..emit import _mx
-    mx = _mx()
-    symbol = mx.sym.load(files["symbol.json"])
-    saved = mx.nd.load(files["0000.params"])
-    saved = saved if isinstance(saved, dict) else {}  # a net without parameters saves an empty list
-    args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
-    auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
-    try:
-        name_map = json.loads(Path(files["namemap.json"]).read_text())
-    except ValueError as exc:
-        raise ModelError(f"not a caffe2mx name map: {exc}", file=files["namemap.json"]) from None
-    return _Loaded(symbol, args, auxs, name_map)
-
-
-__all__ = ["export_onnx", "conversion_to_onnx", "symbol_to_onnx", "load_symbol", "save_model", "simplify",
+__all__ = ["export_conversion", "conversion_to_onnx", "symbol_to_onnx", "save_model", "simplify",
            "check", "run_onnx_blobs", "OnnxRunner", "model_blob_map", "supported_ops", "DEFAULT_OPSET",
            "MIN_OPSET", "MAX_OPSET", "BATCH_DIM"]

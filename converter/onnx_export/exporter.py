@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 
+from ..emit import owner_of
 from ..errors import ModelError, ModelErrors, UsageError
 from . import ops_math, ops_nn, ops_shape  # noqa: F401  (registers the translators)
 from .registry import Builder, MxNode, Unsupported, supported_ops, translator_for
@@ -29,28 +30,13 @@ def _numpy_params(params):
 
 
 def _layer_index(name_map):
-    """MXNet node name -> (Caffe layer names, their type, line), from the name map's layers."""
+    """Caffe layer -> (member layers, their types, line); a fused pair lists both members."""
+    layers = name_map.get("layers") or {}
     index = {}
-    for layer, info in (name_map.get("layers") or {}).items():
-        op = info.get("mxnet_op")
-        if op is None:
-            continue
-        names, types, line = index.get(op, ([], [], info.get("line")))
-        names.append(layer)
-        types.append(info.get("type"))
-        index[op] = (names, types, line)
+    for layer, info in layers.items():
+        group = info.get("fused_with") or [layer]
+        index[layer] = (group, [layers[g]["type"] for g in group if g in layers], info.get("line"))
     return index
-
-
-def _owner(mx_name, index):
-    """The Caffe layer an MXNet node belongs to: its own entry, else the longest `<op>_` prefix."""
-    if mx_name in index:
-        return mx_name
-    best = None
-    for op in index:
-        if mx_name.startswith(op + "_") and (best is None or len(op) > len(best)):
-            best = op
-    return best
 
 
 def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OPSET, dynamic_batch=True):
@@ -112,7 +98,7 @@ def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OP
             continue
         in_refs = n["inputs"]
         if any(ref[1] != 0 for ref in in_refs):
-            problems.append((_owner(n["name"], index), n["name"], n["op"], "reads a secondary output of another op"))
+            problems.append((owner_of(name_map, n["name"]), n["name"], n["op"], "reads a secondary output of another op"))
             continue
         mx_name = mx_out_names[i]
         node = MxNode(name=n["name"], op=n["op"], attrs=dict(n.get("attrs") or n.get("param") or {}),
@@ -122,7 +108,7 @@ def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OP
                                                                                         np.empty(0)).shape))
                                  for ref in in_refs],
                       out_shape=tuple(shape_of.get(mx_name, ())), layer=None)
-        owner = _owner(n["name"], index)
+        owner = owner_of(name_map, n["name"])
         if owner is not None:
             node.layer = "+".join(index[owner][0])
         value_of[i] = node.output
@@ -167,7 +153,7 @@ def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OP
     layer_nodes = {}
     for node in translated:
         if node.layer is not None:
-            for layer in index[_owner(node.name, index)][0]:
+            for layer in index[owner_of(name_map, node.name)][0]:
                 layer_nodes.setdefault(layer, []).extend(node.onnx_nodes)
     meta = {
         "caffe2mx.format": METADATA_FORMAT,
@@ -192,11 +178,8 @@ def _graph_name(name_map):
 
 
 def _version():
-    try:
-        from ... import __version__
-        return str(__version__)
-    except ImportError:  # pragma: no cover
-        return "0"
+    from ..version import VERSION
+    return VERSION
 
 
 def _max_ir_version(opset):

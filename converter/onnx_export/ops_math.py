@@ -3,18 +3,12 @@ import numpy as np
 
 from .registry import Unsupported, attr_bool, attr_float, attr_int, attr_tuple, translates
 
-_UNARY = {"abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "sigmoid": "Sigmoid", "tanh": "Tanh",
-          "relu": "Relu", "negative": "Neg", "reciprocal": "Reciprocal", "floor": "Floor", "ceil": "Ceil"}
-_BINARY = {"elemwise_add": "Add", "elemwise_sub": "Sub", "elemwise_mul": "Mul", "elemwise_div": "Div",
-           "broadcast_add": "Add", "broadcast_plus": "Add", "broadcast_sub": "Sub", "broadcast_minus": "Sub",
-           "broadcast_mul": "Mul", "broadcast_div": "Div", "broadcast_maximum": "Max",
-           "broadcast_minimum": "Min", "_maximum": "Max", "_minimum": "Min", "_plus": "Add", "_mul": "Mul",
-           "_minus": "Sub", "_div": "Div"}
+# Only ops some layer handler emits (their `mx_ops`) are translated: a test ties the two.
+_UNARY = {"abs": "Abs", "exp": "Exp", "log": "Log", "sqrt": "Sqrt"}
+_BINARY = {"elemwise_mul": "Mul", "broadcast_add": "Add", "broadcast_sub": "Sub", "broadcast_mul": "Mul",
+           "broadcast_div": "Div", "broadcast_maximum": "Max"}
 #: MXNet scalar op -> (ONNX op, scalar comes first)
-_SCALAR = {"_plus_scalar": ("Add", False), "_minus_scalar": ("Sub", False), "_rminus_scalar": ("Sub", True),
-           "_mul_scalar": ("Mul", False), "_div_scalar": ("Div", False), "_rdiv_scalar": ("Div", True),
-           "_power_scalar": ("Pow", False), "_rpower_scalar": ("Pow", True),
-           "_maximum_scalar": ("Max", False), "_minimum_scalar": ("Min", False)}
+_SCALAR = {"_plus_scalar": ("Add", False), "_mul_scalar": ("Mul", False), "_power_scalar": ("Pow", False)}
 _ACTIVATION = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softrelu": "Softplus", "softsign": "Softsign"}
 
 
@@ -33,7 +27,7 @@ def binary(b, node):
     b.add(_BINARY[node.op], node.inputs[:2], node.output)
 
 
-@translates("add_n", "ElementWiseSum")
+@translates("add_n")
 def add_n(b, node):
     if len(node.inputs) == 1:
         b.add("Identity", node.inputs, node.output)
@@ -84,13 +78,12 @@ def clip(b, node):
     b.add("Clip", [node.inputs[0], lo, hi], node.output)
 
 
-@translates("softmax", "log_softmax")
+@translates("softmax")
 def softmax(b, node):
     a = node.attrs
     if attr_float(a, "temperature", 1.0) not in (1.0,) or attr_bool(a, "use_length"):
         raise Unsupported("softmax with temperature or use_length")
-    axis = attr_int(a, "axis", -1)
-    b.add("Softmax" if node.op == "softmax" else "LogSoftmax", [node.inputs[0]], node.output, axis=axis)
+    b.add("Softmax", [node.inputs[0]], node.output, axis=attr_int(a, "axis", -1))
 
 
 def _reduce_axes(node):
@@ -104,20 +97,19 @@ def _reduce_axes(node):
     return axes
 
 
-@translates("mean", "sum")
-def reduce(b, node):
-    op = "ReduceMean" if node.op == "mean" else "ReduceSum"
+@translates("mean")
+def reduce_mean(b, node):
     keep = int(attr_bool(node.attrs, "keepdims"))
     axes = _reduce_axes(node)
-    if op == "ReduceSum" or b.opset >= 18:
-        b.add(op, [node.inputs[0], b.ints("axes", axes)], node.output, keepdims=keep)
+    if b.opset >= 18:
+        b.add("ReduceMean", [node.inputs[0], b.ints("axes", axes)], node.output, keepdims=keep)
     else:
-        b.add(op, [node.inputs[0]], node.output, axes=axes, keepdims=keep)
+        b.add("ReduceMean", [node.inputs[0]], node.output, axes=axes, keepdims=keep)
 
 
-@translates("zeros_like", "ones_like")
-def filled_like(b, node):
+@translates("zeros_like")
+def zeros_like(b, node):
     from onnx import helper, TensorProto
     shape = b.add("Shape", [node.inputs[0]], suffix="shape")
-    value = helper.make_tensor("value", TensorProto.FLOAT, [1], [0.0 if node.op == "zeros_like" else 1.0])
+    value = helper.make_tensor("value", TensorProto.FLOAT, [1], [0.0])
     b.add("ConstantOfShape", [shape], node.output, value=value)

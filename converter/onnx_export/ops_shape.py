@@ -6,12 +6,12 @@ from .registry import Unsupported, attr_float, attr_int, attr_tuple, translates
 INT64_MAX = np.iinfo(np.int64).max
 
 
-@translates("identity", "_copy", "BlockGrad", "stop_gradient", "Dropout", "_CrossDeviceCopy")
+@translates("_copy", "BlockGrad")
 def identity(b, node):
     b.add("Identity", [node.inputs[0]], node.output)
 
 
-@translates("Concat", "concat")
+@translates("Concat")
 def concat(b, node):
     b.add("Concat", node.inputs, node.output, axis=attr_int(node.attrs, "dim", 1))
 
@@ -48,7 +48,7 @@ def slice_(b, node):
                     b.ints("steps", steps)], node.output)
 
 
-@translates("Reshape", "reshape")
+@translates("Reshape")
 def reshape(b, node):
     """0 (copy) and -1 (infer) mean the same in ONNX; other MXNet codes use the inferred shape."""
     a = node.attrs
@@ -61,17 +61,12 @@ def reshape(b, node):
     b.add("Reshape", [node.inputs[0], b.ints("shape", list(shape))], node.output)
 
 
-@translates("Flatten", "flatten")
-def flatten(b, node):
-    b.add("Flatten", [node.inputs[0]], node.output, axis=1)
-
-
 @translates("expand_dims")
 def expand_dims(b, node):
     b.add("Unsqueeze", [node.inputs[0], b.ints("axes", [attr_int(node.attrs, "axis")])], node.output)
 
 
-@translates("Pad", "pad")
+@translates("Pad")
 def pad(b, node):
     a = node.attrs
     mode = a.get("mode", "constant")

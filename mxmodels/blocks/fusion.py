@@ -82,13 +82,6 @@ class IAFF(nn.HybridBlock):
         return y + self.att2(z) * d
 
 
-class Add(nn.HybridBlock):
-    """Plain residual sum; the fusion used in stages below AFF's start stage."""
-
-    def hybrid_forward(self, F, x, y):
-        return x + y
-
-
 def _relu(_channels):
     return nn.Activation("relu")
 

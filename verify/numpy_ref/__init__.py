@@ -2,12 +2,27 @@
 
 Written from Caffe's documented semantics and /work/shared facts, never from the MXNet
 emission, so that it can serve as the oracle for the converter. Importing this package
-fills the registry with one module per layer family.
+imports every layer-family module in it (the same family file names as
+`converter/layers/`), which fills the registry: adding a type never touches this file.
 """
-from . import activations, affine, conv, eltwise, interp, norm, pooling, shape_ops  # noqa: F401
-from .forward import Result, check_supported, forward
-from .registry import UnsupportedLayerType, register, supported_types
-from .splits import input_writers_from_net, split_names
+import importlib
+import pkgutil
 
-__all__ = ["Result", "UnsupportedLayerType", "check_supported", "forward", "input_writers_from_net",
-           "register", "split_names", "supported_types"]
+from .registry import UnsupportedLayerType, register, supported_types, family_of  # noqa: F401
+
+_NOT_FAMILIES = {"registry", "call", "forward", "splits"}
+
+
+def _load_families():
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name not in _NOT_FAMILIES and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_families()
+
+from .forward import Result, check_supported, forward  # noqa: E402
+from .splits import split_names  # noqa: E402
+
+__all__ = ["Result", "UnsupportedLayerType", "check_supported", "forward",
+           "register", "split_names", "supported_types", "family_of"]

@@ -63,15 +63,12 @@ def _feeds(graph, inputs, dtype):
     return feeds
 
 
-def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std", splits=False,
-            input_writers=None):
+def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std", splits=False):
     """Caffe TEST-phase forward of `graph` on `inputs` ({input name: array}).
 
     weights: {layer name: LayerBlobs or sequence of arrays} (read_caffemodel's result),
     or None to use the blobs bound on the graph's nodes. bn_blob3: "inv_std" (the fork's
-    BN, default) or "variance". splits: also return Caffe's automatic split blobs;
-    input_writers ({input: (layer name, top index)}) names them for inputs declared by an
-    Input layer (default: Caffe's upgraded `input` layer, as for `input:` fields).
+    BN, default) or "variance". splits: also return Caffe's automatic split blobs.
     """
     dtype = np.dtype(dtype).type
     if dtype not in (np.float64, np.float32):
@@ -80,9 +77,9 @@ def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std"
         raise ValueError(f"bn_blob3 must be one of {BN_BLOB3}, got {bn_blob3!r}")
     check_supported(graph)
     options = {"bn_blob3": bn_blob3}
-    versions = _feeds(graph, inputs, dtype)
-    feeds = dict(versions)
-    for node in graph.nodes:
+    feeds = _feeds(graph, inputs, dtype)
+    versions = {}
+    for node in tuple(graph.input_nodes()) + tuple(graph.nodes):
         blobs, legacy = _layer_weights(node, weights)
         call = LayerCall(node=node, bottoms=[versions[b] for b in node.bottoms], blobs=blobs,
                          legacy=legacy, dtype=dtype, options=options, feeds=feeds, file=graph.file)
@@ -93,6 +90,6 @@ def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std"
         for top, out in zip(node.tops, outs):
             versions[top] = out.astype(dtype, copy=False)
     blobs = {name: versions[vid] for name, vid in graph.final_version.items()}
-    extra = split_blobs(graph, versions, input_writers) if splits else {}
+    extra = split_blobs(graph, versions) if splits else {}
     blobs.update(extra)
     return Result(blobs=blobs, versions=versions, splits=extra)

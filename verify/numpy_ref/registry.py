@@ -46,3 +46,9 @@ def handler(layer_type):
 
 def supported_types():
     return sorted(_HANDLERS)
+
+
+def family_of(layer_type):
+    """The family module name (e.g. 'conv') a type's NumPy forward lives in."""
+    fn = _HANDLERS.get(layer_type)
+    return None if fn is None else fn.__module__.rsplit(".", 1)[-1]

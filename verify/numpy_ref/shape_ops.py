@@ -1,17 +1,9 @@
-"""Layers that only move data: Input, Split, Dropout (test phase), Concat, Slice, Flatten,
+"""Layers that only move data: Split, Dropout (test phase), Concat, Slice, Flatten,
 Reshape, Crop. Outputs may share memory with inputs; nothing here writes in place."""
 import numpy as np
 
 from .call import canonical_axis
 from .registry import register
-
-
-@register("Input")
-def input_(call):
-    missing = [t for t in call.node.tops if t not in call.feeds]
-    if missing:
-        raise call.error(f"no value fed for input(s) {missing}")
-    return [call.feeds[t] for t in call.node.tops]
 
 
 @register("Split")

@@ -2,17 +2,14 @@
 per reader, as `<blob>_<layer that wrote it>_<its top index>_split_<j>`."""
 
 
-def split_names(graph, input_writers=None):
+def split_names(graph):
     """{split blob name: blob id it copies}, for every version with more than one reader.
 
-    Net inputs are written by Caffe's `input` layer (what `input:` fields upgrade to); pass
-    input_writers={input: (layer, top index)} for inputs declared by a named Input layer.
+    Net inputs are written by their Input layer (for `input:` fields, Caffe's upgraded
+    layer named `input`), which the graph's input nodes name.
     """
     writers = {}
-    for i, name in enumerate(graph.inputs):
-        writers[name] = ("input", i)
-    writers.update(input_writers or {})
-    for node in graph.nodes:
+    for node in tuple(graph.input_nodes()) + tuple(graph.nodes):
         for j, top in enumerate(node.tops):
             writers[top] = (node.name, j)
     readers = {}
@@ -30,15 +27,5 @@ def split_names(graph, input_writers=None):
     return out
 
 
-def split_blobs(graph, versions, input_writers=None):
-    return {name: versions[vid] for name, vid in split_names(graph, input_writers).items()}
-
-
-def input_writers_from_net(net):
-    """{input blob: (Input layer name, top index)} from a NetParameter's Input layers."""
-    out = {}
-    for layer in net.layer:
-        if layer.type == "Input":
-            for j, top in enumerate(layer.top):
-                out[top] = (layer.name, j)
-    return out
+def split_blobs(graph, versions):
+    return {name: versions[vid] for name, vid in split_names(graph).items()}

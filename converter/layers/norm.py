@@ -1,7 +1,7 @@
-"""The fork's fused BN, BVLC BatchNorm (+ Scale when fused), Scale, Bias and LRN."""
+"""Normalisations: the fork's fused BN, BVLC BatchNorm (+ the Scale fused into it), LRN."""
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register
+from .base import LayerHandler, register
 
 BN_BLOB3_MODES = ("inv_std", "variance")
 
@@ -40,12 +40,22 @@ def _channel_shape(in_shapes):
 
 
 def _bn_op(em, x, nm, eps, gamma, beta, mean, var):
-    em.arg(f"{nm}_gamma", gamma)
-    em.arg(f"{nm}_beta", beta)
-    em.aux(f"{nm}_moving_mean", mean)
-    em.aux(f"{nm}_moving_var", var)
-    return em.mx.BatchNorm(x, eps=float(eps), fix_gamma=False, use_global_stats=True, momentum=0.9, axis=1,
-                           name=nm)
+    return em.mx.BatchNorm(x, gamma=em.param("gamma", gamma), beta=em.param("beta", beta),
+                           moving_mean=em.param("moving_mean", mean, aux=True),
+                           moving_var=em.param("moving_var", var, aux=True),
+                           eps=float(eps), fix_gamma=False, use_global_stats=True, momentum=0.9, axis=1, name=nm)
+
+
+def _calibrated_stats(x, rng):
+    """Per-channel (mean, std) of activations, moved off the truth as trained nets are:
+    means shifted by N(0, 0.25) stds, stds scaled by a log-uniform factor in [0.5, 2]."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes, dtype=np.float64)
+    std = np.sqrt(x.var(axis=axes, dtype=np.float64) + 1e-5)
+    c = mean.size
+    mean = mean + std * rng.normal(0.0, 0.25, c)
+    mismatch = np.exp(rng.uniform(np.log(0.5), np.log(2.0), c))
+    return mean, std, mismatch
 
 
 @register
@@ -54,6 +64,9 @@ class BN(LayerHandler):
 
     types = ("BN",)
     blob_names = ("scale", "shift", "mean", "inv_std")
+    mx_ops = ("BatchNorm",)
+    notes = ("fork BN; 4th blob read as an inverse std (`--bn-blob3 variance` for forks that store "
+             "a variance)")
 
     def blob_shapes(self, node, in_shapes):
         return [_channel_shape(in_shapes)] * 4
@@ -62,6 +75,19 @@ class BN(LayerHandler):
         s = shapes[0]
         return [rng.uniform(0.5, 1.5, s).astype(np.float32), (rng.standard_normal(s) * 0.2).astype(np.float32),
                 (rng.standard_normal(s) * 0.5).astype(np.float32), rng.uniform(0.1, 10, s).astype(np.float32)]
+
+    def calibrate(self, node, x, blobs, rng):
+        mean, std, mismatch = _calibrated_stats(x, rng)
+        shape = blobs[0].shape
+        return [blobs[0], blobs[1], mean.reshape(shape).astype(np.float32),
+                (mismatch / std).reshape(shape).astype(np.float32)]
+
+    def sample_blobs(self, node, shapes, rng, options):
+        lo, hi = options.get("inv_std", (0.1, 10.0))
+        return [rng.uniform(0.5, 1.5, shapes[0]).astype(np.float32),
+                rng.standard_normal(shapes[1]).astype(np.float32),
+                rng.standard_normal(shapes[2]).astype(np.float32),
+                rng.uniform(lo, hi, shapes[3]).astype(np.float32)]
 
     def emit(self, node, inputs, em):
         nm = em.name(node)
@@ -86,6 +112,9 @@ def batchnorm_stats(blobs):
 class BatchNorm(LayerHandler):
     types = ("BatchNorm",)
     blob_names = ("mean", "variance", "factor")
+    mx_ops = ("BatchNorm", "mean", "broadcast_sub", "square", "broadcast_div", "sqrt", "_plus_scalar",
+              "broadcast_mul", "broadcast_add", "BlockGrad")
+    notes = "a directly following in-place per-channel Scale is fused into it"
 
     def blob_shapes(self, node, in_shapes):
         c = in_shapes[0][1]
@@ -95,6 +124,17 @@ class BatchNorm(LayerHandler):
         c = shapes[0]
         return [(rng.standard_normal(c) * 0.5).astype(np.float32), rng.uniform(0.1, 3, c).astype(np.float32),
                 np.ones(1, np.float32)]
+
+    def calibrate(self, node, x, blobs, rng):
+        mean, std, mismatch = _calibrated_stats(x, rng)
+        var = (std / mismatch) ** 2
+        factor = blobs[2] if len(blobs) > 2 else np.ones(1, np.float32)
+        return [(mean * factor[0]).astype(np.float32), (var * factor[0]).astype(np.float32), factor]
+
+    def sample_blobs(self, node, shapes, rng, options):
+        f = options.get("factor", 1.0)
+        return [(rng.standard_normal(shapes[0]) * f).astype(np.float32),
+                (rng.uniform(0.1, 3, shapes[1]) * f).astype(np.float32), np.full(shapes[2], f, np.float32)]
 
     def _global(self, node):
         p = node.param.batch_norm_param
@@ -120,14 +160,16 @@ def _batch_stats_norm(em, x, nm, eps, gamma, beta):
     """use_global_stats: false at test time: Caffe normalizes with the batch's own statistics."""
     mx = em.mx
     axes = (0, 2, 3)
-    mean = mx.mean(x, axis=axes, keepdims=True, name=f"{nm}_batch_mean")
-    centered = mx.broadcast_sub(x, mean, name=f"{nm}_center")
-    var = mx.mean(mx.square(centered), axis=axes, keepdims=True, name=f"{nm}_batch_var")
-    y = mx.broadcast_div(centered, mx.sqrt(var + eps), name=f"{nm}_norm")
-    if np.any(gamma != 1) or np.any(beta != 0):
-        g = em.const(f"{nm}_gamma", gamma.reshape(1, -1, 1, 1))
-        b = em.const(f"{nm}_beta", beta.reshape(1, -1, 1, 1))
-        y = mx.broadcast_add(mx.broadcast_mul(y, g), b, name=nm)
+    affine = bool(np.any(gamma != 1) or np.any(beta != 0))
+    mean = mx.mean(x, axis=axes, keepdims=True, name=em.sub("batch_mean"))
+    centered = mx.broadcast_sub(x, mean, name=em.sub("center"))
+    var = mx.mean(mx.square(centered, name=em.sub("square")), axis=axes, keepdims=True, name=em.sub("batch_var"))
+    std = mx.sqrt(mx._internal._plus_scalar(var, scalar=float(eps), name=em.sub("var_eps")), name=em.sub("std"))
+    y = mx.broadcast_div(centered, std, name=em.sub("norm") if affine else nm)
+    if affine:
+        g = em.const("gamma", gamma.reshape(1, -1, 1, 1))
+        b = em.const("beta", beta.reshape(1, -1, 1, 1))
+        y = mx.broadcast_add(mx.broadcast_mul(y, g, name=em.sub("scaled")), b, name=nm)
     return y
 
 
@@ -136,123 +178,18 @@ class BatchNormScale(LayerHandler):
     """A BatchNorm and the Scale that directly follows it, emitted as one MXNet BatchNorm."""
 
     types = ("_BatchNormScale",)
+    mx_ops = BatchNorm.mx_ops
 
     def emit(self, node, inputs, em):
         bn, scale = node.fused
         return BatchNorm().emit(node, inputs, em, scale_node=scale)
 
 
-def _scale_axes(node, param, in_shapes):
-    """(axis, shape of the scale blob) for Scale/Bias, from axis and num_axes."""
-    x = in_shapes[0]
-    axis = canonical_axis(param.axis, len(x))
-    if len(in_shapes) > 1:
-        s = tuple(in_shapes[1])
-        if tuple(x[axis:axis + len(s)]) != s:
-            raise ValueError(f"second bottom {list(s)} does not match input {list(x)} from axis {axis}")
-        return axis, s
-    n = param.num_axes
-    shape = tuple(x[axis:]) if n == -1 else tuple(x[axis:axis + n])
-    if n != -1 and axis + n > len(x):
-        raise ValueError(f"axis {axis} + num_axes {n} exceeds input rank {len(x)}")
-    return axis, shape
-
-
-def _bshape(axis, shape, ndim):
-    return (1,) * axis + tuple(shape) + (1,) * (ndim - axis - len(shape))
-
-
-def _expand(em, sym, axis, shape, ndim):
-    """Give a second-bottom symbol leading and trailing unit dims so it broadcasts against x."""
-    for _ in range(axis):
-        sym = em.mx.expand_dims(sym, axis=0)
-    for _ in range(ndim - axis - len(shape)):
-        sym = em.mx.expand_dims(sym, axis=-1)
-    return sym
-
-
-class _Affine(LayerHandler):
-    n_bottoms = (1, 2)
-
-    def output_shapes(self, node, in_shapes):
-        _scale_axes(node, self.param(node), in_shapes)
-        return [in_shapes[0]]
-
-    def _operand(self, em, nm, suffix, inputs, blob, axis, shape, ndim):
-        if blob is None:
-            return _expand(em, inputs[1], axis, shape, ndim)
-        return em.param_var(f"{nm}_{suffix}", np.asarray(blob, np.float32).reshape(_bshape(axis, shape, ndim)))
-
-
-@register
-class Scale(_Affine):
-    types = ("Scale",)
-    blob_names = ("scale", "bias")
-
-    @staticmethod
-    def param(node):
-        return node.param.scale_param
-
-    def blob_shapes(self, node, in_shapes):
-        p = node.param.scale_param
-        _, shape = _scale_axes(node, p, in_shapes)
-        shapes = [] if len(in_shapes) > 1 else [shape]
-        if p.bias_term:
-            shapes.append(shape)
-        return shapes
-
-    def init_blobs(self, node, shapes, rng):
-        blobs = []
-        if len(node.bottoms) == 1:
-            blobs.append(rng.uniform(0.5, 1.5, shapes[0]).astype(np.float32))
-        if node.param.scale_param.bias_term:
-            blobs.append((rng.standard_normal(shapes[-1]) * 0.2).astype(np.float32))
-        return blobs
-
-    def emit(self, node, inputs, em):
-        p = node.param.scale_param
-        nm = em.name(node)
-        in_shapes = em.in_shapes(node)
-        axis, shape = _scale_axes(node, p, in_shapes)
-        ndim = len(in_shapes[0])
-        blobs = list(em.blobs(node))
-        g = self._operand(em, nm, "gamma", inputs, None if len(inputs) > 1 else blobs.pop(0), axis, shape, ndim)
-        y = em.mx.broadcast_mul(inputs[0], g, name=f"{nm}_mul" if p.bias_term else nm)
-        if p.bias_term:
-            b = em.param_var(f"{nm}_beta", np.asarray(blobs.pop(0), np.float32).reshape(_bshape(axis, shape, ndim)))
-            y = em.mx.broadcast_add(y, b, name=nm)
-        return [y]
-
-
-@register
-class Bias(_Affine):
-    types = ("Bias",)
-    blob_names = ("bias",)
-
-    @staticmethod
-    def param(node):
-        return node.param.bias_param
-
-    def blob_shapes(self, node, in_shapes):
-        _, shape = _scale_axes(node, node.param.bias_param, in_shapes)
-        return [] if len(in_shapes) > 1 else [shape]
-
-    def init_blobs(self, node, shapes, rng):
-        return [(rng.standard_normal(s) * 0.2).astype(np.float32) for s in shapes]
-
-    def emit(self, node, inputs, em):
-        nm = em.name(node)
-        in_shapes = em.in_shapes(node)
-        axis, shape = _scale_axes(node, node.param.bias_param, in_shapes)
-        ndim = len(in_shapes[0])
-        blob = None if len(inputs) > 1 else em.blobs(node)[0]
-        b = self._operand(em, nm, "beta", inputs, blob, axis, shape, ndim)
-        return [em.mx.broadcast_add(inputs[0], b, name=nm)]
-
-
 @register
 class LRN(LayerHandler):
     types = ("LRN",)
+    mx_ops = ("LRN", "square", "Pooling", "_mul_scalar", "_plus_scalar", "_power_scalar", "broadcast_mul")
+    notes = "local_size must be odd"
 
     def check(self, node):
         n = node.param.lrn_param.local_size
@@ -267,8 +204,10 @@ class LRN(LayerHandler):
             return [em.mx.LRN(x, alpha=float(p.alpha), beta=float(p.beta), knorm=float(p.k), nsize=n, name=nm)]
         mx = em.mx
         pad = (n - 1) // 2
-        sq = mx.square(x, name=f"{nm}_sq")
+        sq = mx.square(x, name=em.sub("sq"))
         avg = mx.Pooling(sq, kernel=(n, n), stride=(1, 1), pad=(pad, pad), pool_type="avg",
-                         count_include_pad=True, pooling_convention="valid", name=f"{nm}_pool")
-        scale = mx._internal._plus_scalar(mx._internal._mul_scalar(avg, scalar=float(p.alpha)), scalar=1.0)
-        return [mx.broadcast_mul(x, mx._internal._power_scalar(scale, scalar=-float(p.beta)), name=nm)]
+                         count_include_pad=True, pooling_convention="valid", name=em.sub("pool"))
+        scale = mx._internal._plus_scalar(mx._internal._mul_scalar(avg, scalar=float(p.alpha), name=em.sub("alpha")),
+                                          scalar=1.0, name=em.sub("one_plus"))
+        return [mx.broadcast_mul(x, mx._internal._power_scalar(scale, scalar=-float(p.beta), name=em.sub("pow")),
+                                 name=nm)]

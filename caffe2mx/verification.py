@@ -1,25 +1,24 @@
 """One `verify` run: get the converted model, the inputs and the reference, compare.
 
 The converted model is either converted now from the prototxt (and caffemodel, or seeded
-weights) or loaded from a PREFIX written by `caffe2mx convert`; the Caffe graph with its
-weights is always rebuilt from the prototxt, because the reference and the comparison
-order need Caffe's layers, not MXNet's.
+weights; the net is parsed once and shared with the reference) or loaded from a PREFIX
+written by `caffe2mx convert`, whose name map says which caffemodel and BN reading it was
+made with. This sits above `converter` and `verify` because it uses both (and seeding).
 """
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
 
-from caffe2mx.converter.errors import Caffe2MXError, UsageError
+from .converter.errors import Caffe2MXError, UsageError
 
-from . import references
-from .inputs import load_inputs
-from .local import local_check
-from .parity import run_parity, versions_to_run, version_name_map
+from .verify import references
+from .verify.inputs import load_inputs
+from .verify.local import local_check
+from .verify.parity import run_parity, versions_to_run, version_name_map
 
 
 class ConvertedModelFailed(Caffe2MXError):
@@ -44,6 +43,7 @@ class VerifyRun:
     timings: dict = field(default_factory=dict)
     actual: dict = field(default_factory=dict)  # version id -> MXNet value
     local: object = None  # Diff of the first diverging layer run alone on MXNet's inputs
+    warnings: list = field(default_factory=list)  # where the run departs from the model's own settings
 
 
 class _Clock:
@@ -63,27 +63,50 @@ class _Clock:
         return self.timings
 
 
-def _load_model(prefix):
-    from .mxnet_run import load_converted
-    files = [Path(f"{prefix}-{s}") for s in ("symbol.json", "0000.params", "namemap.json")]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise UsageError(f"--model {prefix}: missing {', '.join(missing)} (write them with `caffe2mx convert`)")
-    symbol, args, auxs = load_converted(prefix)
-    try:
-        name_map = json.loads(files[2].read_text())
-    except ValueError as exc:
-        raise UsageError(f"{files[2]}: not JSON ({exc})") from None
-    return symbol, args, auxs, name_map
-
-
-def _graph_with_weights(prototxt, caffemodel, seed, input_shapes):
-    from caffe2mx.converter.pipeline import load_net
+def _converted_model(prototxt, caffemodel, model, bn_blob3, weights_seed, input_shapes, warn, clock):
+    """(Conversion, LoadedNet): the model loaded from PREFIX or converted now, and the weighted
+    Caffe graph the reference runs. A loaded model's own caffemodel, bn_blob3 and weight seed
+    (from its name map) win over the arguments, with a warning where they differ."""
+    from .api import convert
+    from .converter.model_files import load
+    from .converter.pipeline import load_net, read_net
+    if model is None:
+        if prototxt is None:
+            raise UsageError("give the Caffe prototxt, or a converted model with --model PREFIX")
+        mode = bn_blob3 or "inv_std"
+        conv = convert(prototxt, caffemodel, bn_blob3=mode, seed=weights_seed, input_shapes=input_shapes,
+                       progress=clock.say)
+        return conv, conv.net, mode
+    if input_shapes:
+        raise UsageError(f"--model {model} was converted with its own input shapes; --input-shape goes with "
+                         f"converting now (without --model)")
+    conv = load(model)
+    nm = conv.name_map
+    if prototxt is None:
+        prototxt = nm.get("prototxt")
+        if not prototxt or not Path(prototxt).is_file():
+            raise UsageError(f"--model {model} was converted from {prototxt or 'an unknown prototxt'}, which is "
+                             f"not there; give the prototxt")
+    recorded = nm.get("caffemodel")
+    if caffemodel is not None and recorded is not None and Path(caffemodel).resolve() != Path(recorded).resolve():
+        warn(f"--model {model} was converted from {recorded}; verifying against {caffemodel} as asked")
+    elif caffemodel is None and recorded is not None:
+        if not Path(recorded).is_file():
+            raise UsageError(f"--model {model} was converted from {recorded}, which is no longer there; "
+                             f"give the caffemodel to verify against")
+        caffemodel = recorded
+    model_mode = (nm.get("options") or {}).get("bn_blob3", "inv_std")
+    if bn_blob3 is not None and bn_blob3 != model_mode:
+        warn(f"--model {model} was converted with --bn-blob3 {model_mode}; the reference uses {bn_blob3} as asked")
+    mode = bn_blob3 or model_mode
+    shapes = {k: tuple(v) for k, v in (nm.get("input_shapes") or {}).items()} or None
+    net = read_net(prototxt, shapes, clock.say)
     weights = None
     if caffemodel is None:
-        from caffe2mx.converter.init_weights import seeded_weights
-        weights = seeded_weights(prototxt, seed=seed, input_shapes=input_shapes)
-    return load_net(prototxt, caffemodel, weights=weights, input_shapes=input_shapes)
+        from .seeding import seeded_weights
+        seed = nm.get("seeded_weights", 0) if weights_seed is None else weights_seed
+        weights = seeded_weights(net, seed=seed)
+    return conv, load_net(net, caffemodel, weights=weights), mode
 
 
 def _reference_source(reference):
@@ -103,7 +126,7 @@ def _check_inputs(inputs, input_shapes, source):
 
 
 def _run_mxnet(symbol, args, auxs, name_map, inputs, versions):
-    from .mxnet_run import run_blobs
+    from .verify.mxnet_run import run_blobs
     try:
         return run_blobs(symbol, args, auxs, version_name_map(name_map, versions), inputs)
     except Exception as exc:
@@ -112,11 +135,16 @@ def _run_mxnet(symbol, args, auxs, name_map, inputs, versions):
                                    f"{lines[-1] if lines else type(exc).__name__}") from None
 
 
-def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=None, input=None, seed=0,
-           weights_seed=None, prep=None, rtol=None, type_rtol=None, bn_blob3="inv_std", input_shapes=None,
-           progress=None):
-    """Run the whole comparison and return a VerifyRun (its `.outcome` says pass or where it failed)."""
+def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=None, input=None, input_seed=0,
+           seed=None, prep=None, rtol=None, type_rtol=None, bn_blob3=None, input_shapes=None, progress=None):
+    """Run the whole comparison and return a VerifyRun (its `.outcome` says pass or where it failed).
+
+    `seed` is the seed of the seeded weights when there is no caffemodel (default: the
+    loaded model's, else 0), `input_seed` that of the random input. `bn_blob3` defaults to
+    the loaded model's reading, else inv_std.
+    """
     clock = _Clock(progress or (lambda m: None))
+    warnings = []
     source = _reference_source(reference)
     dump = None
     if source == "dump":
@@ -124,21 +152,11 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
         dump = references.read_activations(reference)
 
     clock.stage("convert", "loading the converted model" if model else "converting")
-    if model is not None:
-        if input_shapes:
-            raise UsageError(f"--model {model} was converted with its own input shapes; --input-shape goes with "
-                             f"converting now (without --model)")
-        symbol, args, auxs, name_map = _load_model(model)
-        wseed = name_map.get("seeded_weights", 0) if weights_seed is None else weights_seed
-        shapes_in = {k: tuple(v) for k, v in name_map.get("input_shapes", {}).items()} or None
-        net = _graph_with_weights(prototxt, caffemodel, wseed, shapes_in)
-        conversion = None
-    else:
-        from caffe2mx.api import convert
-        conversion = convert(prototxt, caffemodel, bn_blob3=bn_blob3, seed=weights_seed, input_shapes=input_shapes)
-        symbol, args, auxs, name_map = (conversion.symbol, conversion.arg_params, conversion.aux_params,
-                                        conversion.name_map)
-        net = conversion.net
+    conversion, net, bn_blob3 = _converted_model(prototxt, caffemodel, model, bn_blob3, seed, input_shapes,
+                                                 warnings.append, clock)
+    caffemodel = net.caffemodel
+    symbol, args, auxs, name_map = (conversion.symbol, conversion.arg_params, conversion.aux_params,
+                                    conversion.name_map)
     graph, shapes = net.graph, net.shapes
     input_shapes = {graph.caffe_blob(b): tuple(shapes[b]) for b in graph.inputs}
 
@@ -150,8 +168,8 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
             raise UsageError(f"{reference}: holds no usable input for {', '.join(input_shapes)}; give it with --input")
         input_source = f"stored in {reference}"
     else:
-        inputs = load_inputs(input, input_shapes, seed=seed, prep=prep)
-        input_source = input if input not in (None, "random") else f"random U(-1,1), seed {seed}"
+        inputs = load_inputs(input, input_shapes, seed=input_seed, prep=prep)
+        input_source = input if input not in (None, "random") else f"random U(-1,1), seed {input_seed}"
     _check_inputs(inputs, input_shapes, input_source)
 
     if source == "numpy":
@@ -167,8 +185,7 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
         if source == "dump":
             ref = dump
         else:
-            converted = SimpleNamespace(symbol=symbol, arg_params=args, aux_params=auxs, name_map=name_map)
-            ref = references.onnx_reference(converted, inputs, onnx)
+            ref = references.onnx_reference(conversion, inputs, onnx)
         clock.stage("mxnet", "running MXNet")
         versions = versions_to_run(graph, name_map, ref)
         if not versions:
@@ -183,6 +200,6 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
         local = local_check(graph, outcome.first.suspects[0], actual, bn_blob3=bn_blob3)
     timings = clock.stop()
     return VerifyRun(outcome=outcome, graph=graph, shapes=shapes, name_map=name_map, symbol=symbol, reference=ref,
-                     inputs=inputs, input_source=str(input_source), prototxt=str(prototxt),
+                     inputs=inputs, input_source=str(input_source), prototxt=str(net.file),
                      caffemodel=str(caffemodel) if caffemodel else None, model_prefix=model, timings=timings,
-                     actual=actual, local=local)
+                     actual=actual, local=local, warnings=warnings)

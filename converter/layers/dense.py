@@ -1,0 +1,63 @@
+"""InnerProduct: a fully connected layer over everything from `axis` on."""
+import numpy as np
+
+from .base import LayerHandler, canonical_axis, register
+
+
+@register
+class InnerProduct(LayerHandler):
+    types = ("InnerProduct",)
+    notes = "any axis; transpose"
+    blob_names = ("weight", "bias")
+    mx_ops = ("FullyConnected", "Reshape")
+    init_gain = True
+
+    def check(self, node):
+        p = node.param.inner_product_param
+        return [] if p.HasField("num_output") else ["inner_product_param.num_output is missing"]
+
+    def _split(self, node, shape):
+        axis = canonical_axis(node.param.inner_product_param.axis, len(shape))
+        if not 0 <= axis < len(shape):
+            raise ValueError(f"axis {node.param.inner_product_param.axis} out of range for {list(shape)}")
+        return axis, int(np.prod(shape[axis:]))
+
+    def output_shapes(self, node, in_shapes):
+        axis, _ = self._split(node, in_shapes[0])
+        return [tuple(in_shapes[0][:axis]) + (node.param.inner_product_param.num_output,)]
+
+    def blob_shapes(self, node, in_shapes):
+        p = node.param.inner_product_param
+        _, k = self._split(node, in_shapes[0])
+        shapes = [(k, p.num_output) if p.transpose else (p.num_output, k)]
+        if p.bias_term:
+            shapes.append((p.num_output,))
+        return shapes
+
+    def init_blobs(self, node, shapes, rng):
+        p = node.param.inner_product_param
+        k = shapes[0][0] if p.transpose else shapes[0][1]
+        blobs = [(rng.standard_normal(shapes[0]) * np.sqrt(1.0 / k)).astype(np.float32)]
+        if len(shapes) > 1:
+            blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
+        return blobs
+
+    def emit(self, node, inputs, em):
+        p = node.param.inner_product_param
+        nm = em.name(node)
+        blobs = em.blobs(node)
+        weight = blobs[0].T if p.transpose else blobs[0]
+        params = {"weight": em.param("weight", np.ascontiguousarray(weight))}
+        if p.bias_term:
+            params["bias"] = em.param("bias", blobs[1])
+        axis, _ = self._split(node, em.in_shapes(node)[0])
+        x = inputs[0]
+        if axis == 1:
+            return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, name=nm, **params)]
+        x = em.mx.reshape(x, shape=(0,) * axis + (-1,), name=em.sub("flatten"))
+        return [em.mx.FullyConnected(x, num_hidden=p.num_output, no_bias=not p.bias_term, flatten=False, name=nm,
+                                     **params)]
+
+    def macs(self, node, in_shapes, out_shapes):
+        _, k = self._split(node, in_shapes[0])
+        return int(np.prod(out_shapes[0])) * k

@@ -1,0 +1,34 @@
+"""Sweep cases: Element-wise activations and Softmax."""
+import itertools
+
+from . import DATA4, case, layer, make_net  # noqa: F401
+
+# Element-wise activations
+ACTS = {
+    "ReLU": "", "ReLU-slope0.1": "relu_param { negative_slope: 0.1 }",
+    "PReLU": "", "PReLU-shared": "prelu_param { channel_shared: true }",
+    "ELU": "", "ELU-alpha0.5": "elu_param { alpha: 0.5 }",
+    "Sigmoid": "", "TanH": "", "AbsVal": "",
+    "Power-sq": "power_param { power: 2 scale: 0.5 shift: 1 }",
+    "Power-sqrt": "power_param { power: 0.5 scale: 2 shift: 7 }",
+    "Power-lin": "power_param { scale: -1.5 shift: 0.25 }",
+    "Power-cube": "power_param { power: 3 }",
+    "Exp": "", "Exp-base2": "exp_param { base: 2 scale: 0.5 shift: 1 }",
+    "Log": "", "Log-base10": "log_param { base: 10 scale: 2 shift: 7 }",
+    "Clip": "clip_param { min: -0.5 max: 0.7 }",
+    "Swish": "", "Swish-beta2": "swish_param { beta: 2 }",
+}
+for (aid, param), inplace in itertools.product(ACTS.items(), (True, False)):
+    type_ = aid.split("-")[0]
+    opts = {}
+    if type_ == "Log" and "shift" not in param:
+        opts = {"in_shift": 6.0}
+    case(f"{aid}-{'inplace' if inplace else 'out'}",
+         make_net(layer("a", type_, tops=("data",) if inplace else ("a",), param=param)), opts=opts)
+
+
+# Softmax, shape layers, Dropout, LRN
+for axis in (1, 2, -1, 0):
+    case(f"Softmax-axis{axis}", make_net(layer("sm", "Softmax", param=f"softmax_param {{ axis: {axis} }}"),
+                                         (DATA4,)))
+case("Softmax-2d", make_net(layer("sm", "Softmax"), (("data", (3, 7)),)))
