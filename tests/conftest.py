@@ -9,6 +9,8 @@ os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "fixtures" / "caffe-golden"
+GOLDEN2 = SHARED / "fixtures" / "caffe-golden-2"  # BVLC types added after the first set
+CORPUS = SHARED / "fixtures" / "corpus"
 UPSTREAM = SHARED / "fixtures" / "upstream"
 PROTOTXTS = sorted((REPO / "prototxts").glob("*.prototxt"))
 

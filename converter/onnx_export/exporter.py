@@ -5,7 +5,6 @@ import numpy as np
 
 from ..emit import owner_of
 from ..errors import ModelError, ModelErrors, UsageError
-from . import ops_math, ops_nn, ops_shape  # noqa: F401  (registers the translators)
 from .registry import Builder, MxNode, Unsupported, supported_ops, translator_for
 
 DEFAULT_OPSET = 17

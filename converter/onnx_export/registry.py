@@ -18,11 +18,30 @@ def translates(*ops):
     return deco
 
 
+_LOADED = []
+
+
+def _load_translators():
+    """Import every `ops_*` module of this package (each registers its translators), so a new
+    module of translators never touches another file."""
+    import importlib
+    import pkgutil
+    if _LOADED:
+        return
+    _LOADED.append(True)
+    package = __name__.rsplit(".", 1)[0]
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if info.name.startswith("ops_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
 def translator_for(op):
+    _load_translators()
     return _TRANSLATORS.get(op)
 
 
 def supported_ops():
+    _load_translators()
     return sorted(_TRANSLATORS)
 
 
