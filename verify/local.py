@@ -6,7 +6,7 @@ layer with the exact bottoms MXNet used isolates what that layer adds.
 """
 import numpy as np
 
-from .metrics import compare
+from .detections import compare_blob
 
 
 def local_check(graph, layer, actual, *, bn_blob3="inv_std"):
@@ -29,6 +29,6 @@ def local_check(graph, layer, actual, *, bn_blob3="inv_std"):
             outs = fn(call)
     except Exception:
         return None
-    diffs = [compare(actual[t], o) for t, o in zip(node.tops, outs)]
+    diffs = [compare_blob(graph, t, actual[t], o) for t, o in zip(node.tops, outs)]
     worst = max(diffs, key=lambda d: (not d.shape_ok, d.max_rel))
     return worst

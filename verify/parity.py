@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .detections import detection_diffs
 from .metrics import CHAIN_RTOL, compare, rtol_for
 
 PASS, DIVERGES, INHERITED = "pass", "diverges", "inherited"
@@ -93,6 +94,7 @@ def compare_points(graph, actual, points, *, rtol=None, type_rtol=None):
     """Rows in net order for the points in both `actual` and `points` (both keyed by version)."""
     measured = [v for v in points if v in actual]
     diffs = _diffs(measured, actual, points)
+    diffs.update(detection_diffs(graph, actual, points))  # detection lists: rows paired by content
     measured = set(measured)
     producer = _producers(graph)
     order = list(graph.inputs) + [t for n in graph.nodes for t in n.tops]

@@ -326,6 +326,7 @@ class Python(LayerHandler):
         return [(rows, 5), (rows, 1)][:len(node.tops)]
 
     def detection_layout(self, node, index):
+        """How verify reads these tops: lists of rows compared by content (verify/detections.py)."""
         return (ROIS_LAYOUT, SCORES_LAYOUT)[index]
 
     def emit(self, node, inputs, em):

@@ -340,7 +340,10 @@ class DetectionOutput(LayerHandler):
         return [(1, 1, s.num * s.rows, 7)]
 
     def detection_layout(self, node, index):
-        return DETECTION_LAYOUT
+        """How verify reads this top: a list of rows compared by content (verify/detections.py)."""
+        p = node.param.detection_output_param
+        return dict(DETECTION_LAYOUT, threshold=float(p.confidence_threshold) if p.HasField("confidence_threshold")
+                    else None)
 
     def emit(self, node, inputs, em):
         mx = em.mx
