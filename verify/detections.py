@@ -49,13 +49,19 @@ class DetectionDiff(Diff):
                 f"(reference); {self.tolerated} unpaired at a near-tie, {self.unexplained} unexplained")
 
 
+def layouts(graph):
+    """{version: detection layout} of every detection list the net produces."""
+    out = {}
+    for node in graph.nodes:
+        fn = getattr(handler_for(node.type), "detection_layout", None)
+        if fn is not None:
+            out.update({t: fn(node, i) for i, t in enumerate(node.tops)})
+    return out
+
+
 def layout_of(graph, version):
     """The detection layout of the layer output `version`, or None for an ordinary blob."""
-    for node in graph.nodes:
-        if version in node.tops:
-            fn = getattr(handler_for(node.type), "detection_layout", None)
-            return fn(node, node.tops.index(version)) if fn else None
-    return None
+    return layouts(graph).get(version)
 
 
 def valid_rows(arr, layout):
@@ -83,12 +89,13 @@ def _group(rows, layout):
 
 
 def _scale(values):
-    """A column's typical magnitude: the median, which a few huge boxes do not move (but at
-    least 1e-3 of the largest, for columns of mostly zeros such as clipped coordinates)."""
-    if not values.size:
-        return 1.0
+    """A column's typical magnitude: the median, which a few huge boxes do not move (the mean
+    for a column of mostly zeros, such as coordinates clipped to the image's edge)."""
     v = np.abs(values)
-    return max(float(np.median(v)), 1e-3 * float(v.max()), np.finfo(np.float64).tiny)
+    typical = float(np.median(v)) if v.size else 0.0
+    if typical == 0 and v.size:
+        typical = float(v.mean())
+    return max(typical, np.finfo(np.float64).tiny)
 
 
 def pair_rows(actual, reference, layout):
@@ -167,11 +174,8 @@ def detection_diffs(graph, actual, points):
     """{version: Diff} for the detection blobs both sides have, and for the blobs that follow
     a proposal list row by row; parity uses these instead of element-wise diffs."""
     out = {}
-    for v in points:
-        if v not in actual:
-            continue
-        layout = layout_of(graph, v)
-        if layout is None:
+    for v, layout in layouts(graph).items():
+        if v not in actual or v not in points:
             continue
         diff, pairs = compare_detections(actual[v], points[v], layout)
         out[v] = diff
