@@ -346,3 +346,45 @@ def test_faster_rcnn_converts_verifies_and_names_the_proposal_layer_for_onnx():
     with pytest.raises(ModelError, match=r"faster_rcnn_vgg16.prototxt:\d+: layer 'proposal' \(Python\): cannot be "
                                          r"exported to ONNX"):
         api.export_onnx(conv)
+
+
+# -- translators of the helper ops only DetectionOutput and the proposal layer emit ------------------
+
+def _helper_graphs():
+    """(name, symbol of input x (2, 6)) per helper op, on values that exercise its edge cases."""
+    import mxnet as mx
+    x = mx.sym.var("x")
+    i = mx.sym._internal
+    sorted_idx = mx.sym.argsort(x, axis=1, is_ascend=False, name="order")
+    return {
+        "topk": mx.sym.topk(x, axis=1, k=3, ret_typ="indices", is_ascend=False, name="y"),
+        "topk-value": mx.sym.topk(x, axis=1, k=2, ret_typ="value", is_ascend=True, name="y"),
+        "sort": mx.sym.sort(x, axis=1, is_ascend=False, name="y"),
+        "argsort-take": mx.sym.take(mx.sym.reshape(x, shape=(12,), name="flat"), sorted_idx, axis=0, name="y"),
+        "broadcast_like-axes": mx.sym.broadcast_like(mx.sym.slice_axis(x, axis=1, begin=0, end=1, name="col"), x,
+                                                     lhs_axes=(1,), rhs_axes=(1,), name="y"),
+        "lesser_scalar": i._lesser_scalar(x, scalar=0.25, name="y"),
+        # Python's %: the result takes the divisor's sign
+        "mod": mx.sym.broadcast_mod(x, mx.sym.slice_axis(x, axis=0, begin=1, end=2, name="div"), name="y"),
+        "minimum": mx.sym.broadcast_minimum(x, mx.sym.slice_axis(x, axis=1, begin=2, end=3, name="c"), name="y"),
+        "round": mx.sym.round(x, name="y"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_helper_graphs()))
+def test_helper_op_translators_match_mxnet(name):
+    pytest.importorskip("onnxruntime")
+    import mxnet as mx
+    from caffe2mx.converter.onnx_export.exporter import symbol_to_onnx, check
+    import onnxruntime as ort
+    # an identity on top: ops with a hidden second output (sort, topk values) name theirs
+    # `<name>_output0`, which the exporter does not look up as a graph output's shape
+    sym = mx.sym.identity(_helper_graphs()[name], name="out")
+    x = np.array([[-2.5, -0.5, 0.5, 1.5, 2.25, -1.75], [3.0, -2.0, 0.75, -0.5, 1.25, 4.0]], np.float32)
+    want = sym.eval(ctx=mx.cpu(), x=mx.nd.array(x))[0].asnumpy()
+    name_map = {"inputs": {"x": "x"}, "input_shapes": {"x": [2, 6]}, "outputs": {"y": sym.list_outputs()[0]},
+                "blobs": {}, "layers": {}, "nodes": {}}
+    model = symbol_to_onnx(sym, {}, {}, name_map, dynamic_batch=False)
+    check(model)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got.reshape(want.shape), want)

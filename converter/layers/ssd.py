@@ -1,15 +1,21 @@
 """SSD's layers (weiliu89/caffe, `ssd` branch): Normalize, Permute, PriorBox, DetectionOutput.
 
 PriorBox depends only on shapes, so its output is computed here once and stored as a
-constant. DetectionOutput is composed from MXNet ops because `_contrib_MultiBoxDetection`
-keeps one class per prior (Caffe runs NMS for every class), takes its variances from a
-parameter instead of the prior blob, and clips; `_contrib_box_nms` with `id_index` does
-exactly Caffe's per-class greedy NMS (same IoU, strict `>` on both thresholds, stable order).
+constant (`_contrib_MultiBoxPrior` would not do: it takes sizes as fractions of the input,
+pairs every size with the first ratio only, has no sqrt(min*max) prior, no variances and no
+integer truncation of the sizes).
+
+DetectionOutput is composed from MXNet ops: `_contrib_MultiBoxDetection` keeps one class per
+prior (Caffe runs NMS for every class), takes its variances from a parameter instead of the
+prior blob, and clips; `_contrib_box_nms` with `id_index` does exactly Caffe's per-class
+greedy NMS (same IoU, strict `>` on both thresholds, stable order).
 
 Caffe's DetectionOutput has a data-dependent row count; the converted layer has a fixed one
-(`detection_rows`): each image gets a block of K rows holding its detections in Caffe's order
-(label ascending, score descending within a label), then padding rows `[image, -1 x 6]`. When
-no image has a detection, row 0 of each block is exactly Caffe's own "no detection" row.
+(`DetectionSettings.rows`, K): each image gets a block of K rows holding its detections in
+Caffe's order (label ascending, score descending within a label), then padding rows
+`[image, -1 x 6]`. When no image has a detection, row 0 of each block is exactly Caffe's own
+"no detection" row. Exactly tied scores at a top_k or keep_top_k cut may keep a different
+(equally scored) box than Caffe's CPU sort; verify pairs rows by content (verify/detections.py).
 """
 from dataclasses import dataclass
 
