@@ -359,7 +359,6 @@ def _helper_graphs():
     return {
         "topk": mx.sym.topk(x, axis=1, k=3, ret_typ="indices", is_ascend=False, name="y"),
         "topk-value": mx.sym.topk(x, axis=1, k=2, ret_typ="value", is_ascend=True, name="y"),
-        "sort": mx.sym.sort(x, axis=1, is_ascend=False, name="y"),
         "argsort-take": mx.sym.take(mx.sym.reshape(x, shape=(12,), name="flat"), sorted_idx, axis=0, name="y"),
         "broadcast_like-axes": mx.sym.broadcast_like(mx.sym.slice_axis(x, axis=1, begin=0, end=1, name="col"), x,
                                                      lhs_axes=(1,), rhs_axes=(1,), name="y"),
@@ -377,7 +376,7 @@ def test_helper_op_translators_match_mxnet(name):
     import mxnet as mx
     from caffe2mx.converter.onnx_export.exporter import symbol_to_onnx, check
     import onnxruntime as ort
-    # an identity on top: ops with a hidden second output (sort, topk values) name theirs
+    # an identity on top: ops with a hidden second output (topk values) name theirs
     # `<name>_output0`, which the exporter does not look up as a graph output's shape
     sym = mx.sym.identity(_helper_graphs()[name], name="out")
     x = np.array([[-2.5, -0.5, 0.5, 1.5, 2.25, -1.75], [3.0, -2.0, 0.75, -0.5, 1.25, 4.0]], np.float32)

@@ -321,7 +321,7 @@ class DetectionOutput(LayerHandler):
     types = ("DetectionOutput",)
     n_bottoms = (3, 3)
     mx_ops = ("Reshape", "slice_axis", "transpose", "broadcast_mul", "broadcast_add", "broadcast_sub",
-              "_mul_scalar", "_plus_scalar", "exp", "Concat", "topk", "sort", "take", "broadcast_like",
+              "_mul_scalar", "_plus_scalar", "exp", "Concat", "topk", "take", "broadcast_like",
               "_contrib_box_nms", "_lesser_scalar", "argsort", "BlockGrad")
     notes = ("fixed rows: keep_top_k per image (else every candidate), padded with [image, -1 x 6]; "
              "eta < 1 refused; files of save_output_param not written")
@@ -367,7 +367,8 @@ class DetectionOutput(LayerHandler):
         scores = _without_background(em, scores, 1, C, s.labels, "conf")  # (N, nc, P)
         if k < P:
             idx = mx.topk(scores, axis=2, k=k, ret_typ="indices", is_ascend=False, name=em.sub("top_k"))
-            idx = mx.sort(idx, axis=2, name=em.sub("top_k_by_prior"))  # prior order: Caffe's tie order
+            # in prior order (Caffe's order among tied scores): the k indices sorted ascending
+            idx = mx.topk(idx, axis=2, k=k, ret_typ="value", is_ascend=True, name=em.sub("top_k_by_prior"))
             box_off = np.array([[(n * L + (c if L > 1 else 0)) * P for c in s.labels] for n in range(N)], np.float32)
             score_off = (np.arange(N * nc, dtype=np.float32) * P).reshape(N, nc)
             flat_boxes = mx.reshape(decoded, shape=(N * L * P, 4), name=em.sub("flat_boxes"))

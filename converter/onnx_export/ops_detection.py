@@ -183,18 +183,14 @@ def topk(b, node):
         _as_float(b, node, indices)
 
 
-@translates("sort", "argsort")
-def sort(b, node):
+@translates("argsort")
+def argsort(b, node):
     a = node.attrs
     if a.get("dtype", "float32") not in ("float32", "None"):
-        raise Unsupported(f"{node.op} dtype {a.get('dtype')}")
+        raise Unsupported(f"argsort dtype {a.get('dtype')}")
     axis = attr_int(a, "axis", -1)
-    n = node.in_shapes[0][axis]
-    values, indices = _topk(b, node, n, not attr_bool(a, "is_ascend", True))
-    if node.op == "sort":
-        b.add("Identity", [values], node.output)
-    else:
-        _as_float(b, node, indices)
+    _, indices = _topk(b, node, node.in_shapes[0][axis], not attr_bool(a, "is_ascend", True))
+    _as_float(b, node, indices)
 
 
 @translates("take")
