@@ -103,11 +103,12 @@ def pair_rows(actual, reference, layout):
     box, score = layout.get("box"), layout.get("score")
     cols = ([] if box is None else list(range(*box))) + ([] if score is None else [score])
     scale = np.array([_scale(reference[:, c]) for c in cols])
-    ga, gr = _group(actual, layout), _group(reference, layout)
-    free = set(range(len(actual)))
+    free = {}  # (image, label) -> unpaired actual rows
+    for i, key in enumerate(_group(actual, layout)):
+        free.setdefault(key, []).append(i)
     pairs = []
-    for j in range(len(reference)):
-        cand = [i for i in free if ga[i] == gr[j]]
+    for j, key in enumerate(_group(reference, layout)):
+        cand = free.get(key)
         if not cand:
             continue
         a, b = actual[cand][:, cols], reference[j, cols]
@@ -115,10 +116,10 @@ def pair_rows(actual, reference, layout):
             dist = np.max(np.abs(a - b) / np.maximum(np.abs(b), scale), axis=1)
         k = int(np.argmin(dist))
         if dist[k] <= PAIR:
-            pairs.append((cand[k], j))
-            free.discard(cand[k])
+            pairs.append((cand.pop(k), j))
     used_r = {j for _, j in pairs}
-    return pairs, sorted(free), [j for j in range(len(reference)) if j not in used_r]
+    return pairs, sorted(i for rest in free.values() for i in rest), [j for j in range(len(reference))
+                                                                        if j not in used_r]
 
 
 def _explained(row, rows_same_side, other_side, layout):
