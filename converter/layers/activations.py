@@ -81,6 +81,17 @@ class AbsVal(_Elementwise):
         return em.mx.abs(x, name=nm)
 
 
+@register
+class BNLL(_Elementwise):
+    """Binomial normal log-likelihood, log(1 + e^x): MXNet's softrelu, which is exact for large x."""
+
+    types = ("BNLL",)
+    mx_ops = ("Activation",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.Activation(x, act_type="softrelu", name=nm)
+
+
 def _affine(x, scale, shift, em):
     if scale != 1:
         x = em.mx._internal._mul_scalar(x, scalar=float(scale), name=em.sub("scale"))

@@ -27,6 +27,12 @@ for (aid, param), inplace in itertools.product(ACTS.items(), (True, False)):
          make_net(layer("a", type_, tops=("data",) if inplace else ("a",), param=param)), opts=opts)
 
 
+# BNLL on large magnitudes too: both of Caffe's branches, and x beyond where e^x overflows float32
+for inplace, scale in itertools.product((True, False), (1.0, 40.0)):
+    case(f"BNLL-{'inplace' if inplace else 'out'}-x{scale:g}",
+         make_net(layer("a", "BNLL", tops=("data",) if inplace else ("a",))), opts={"in_scale": scale})
+
+
 # Softmax, shape layers, Dropout, LRN
 for axis in (1, 2, -1, 0):
     case(f"Softmax-axis{axis}", make_net(layer("sm", "Softmax", param=f"softmax_param {{ axis: {axis} }}"),

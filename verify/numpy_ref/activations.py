@@ -57,6 +57,14 @@ def absval(call):
     return [np.abs(_one(call))]
 
 
+@register("BNLL")
+def bnll(call):
+    """Caffe's two branches of log(1 + e^x): x + log(1 + e^-x) above 0, log(1 + e^x) otherwise."""
+    x = _one(call)
+    neg_abs = -np.abs(x)  # e^-|x| never overflows; each branch uses it where it applies
+    return [np.where(x > 0, x + np.log1p(np.exp(neg_abs)), np.log1p(np.exp(neg_abs)))]
+
+
 @register("Power")
 def power(call):
     x, p = _one(call), call.param.power_param
