@@ -65,6 +65,21 @@ def bnll(call):
     return [np.where(x > 0, x + np.log1p(np.exp(neg_abs)), np.log1p(np.exp(neg_abs)))]
 
 
+@register("ReLU6")
+def relu6(call):
+    x = _one(call)
+    if call.param.relu_param.negative_slope:
+        raise call.error("ReLU6 has no negative_slope")
+    return [np.minimum(np.maximum(x, 0), 6)]
+
+
+@register("Threshold")
+def threshold(call):
+    """Caffe compares in the bottom's float type against the float32 parameter."""
+    x = _one(call)
+    return [(x > call.dtype(call.param.threshold_param.threshold)).astype(call.dtype)]
+
+
 @register("Power")
 def power(call):
     x, p = _one(call), call.param.power_param

@@ -1,0 +1,40 @@
+"""Ops that copy elements to new places: transpose, tile, broadcast_like, and Embedding
+(a row gather; MXNet truncates float indices to integers and clips them to the table, so
+the translation casts to int64 and clips the same way)."""
+import numpy as np
+
+from .registry import Unsupported, attr_int, attr_tuple, translates
+
+
+@translates("transpose")
+def transpose(b, node):
+    axes = attr_tuple(node.attrs, "axes")
+    attrs = {"perm": list(axes)} if axes else {}
+    b.add("Transpose", [node.inputs[0]], node.output, **attrs)
+
+
+@translates("tile")
+def tile(b, node):
+    reps = list(attr_tuple(node.attrs, "reps"))
+    rank = len(node.in_shapes[0])
+    if len(reps) != rank:
+        raise Unsupported(f"tile reps {reps} for a {rank}-D input")
+    b.add("Tile", [node.inputs[0], b.ints("repeats", reps)], node.output)
+
+
+@translates("broadcast_like")
+def broadcast_like(b, node):
+    a = node.attrs
+    if attr_tuple(a, "lhs_axes") or attr_tuple(a, "rhs_axes"):
+        raise Unsupported("broadcast_like over chosen axes")
+    shape = b.add("Shape", [node.inputs[1]], suffix="shape")
+    b.add("Expand", [node.inputs[0], shape], node.output)
+
+
+@translates("Embedding")
+def embedding(b, node):
+    from onnx import TensorProto
+    rows = attr_int(node.attrs, "input_dim")
+    index = b.add("Cast", [node.inputs[0]], suffix="index", to=TensorProto.INT64)
+    index = b.add("Clip", [index, b.ints("first", np.int64(0)), b.ints("last", np.int64(rows - 1))], suffix="clip")
+    b.add("Gather", [node.inputs[1], index], node.output, axis=0)
