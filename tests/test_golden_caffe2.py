@@ -120,6 +120,25 @@ def test_onnxruntime_matches_caffe(case):
     _assert_matches_caffe(got, caffe, conv, "ONNX Runtime")
 
 
+ACROSS_OPSETS = [c for c in CASES if c.values[0] is not None
+                 and c.values[0]["folder"].startswith(("argmax_", "reduction_", "mvn_", "pooling_global"))]
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+@pytest.mark.parametrize("case", ACROSS_OPSETS)
+def test_reductions_across_opsets(case, opset):
+    """ONNX reductions take their axes as an attribute before opset 18 (13 for ReduceSum) and as an
+    input after: the outputs equal Caffe's at both sides of each change."""
+    pytest.importorskip("onnxruntime")
+    from caffe2mx.converter.onnx_export import conversion_to_onnx, run_onnx_blobs
+    conv = _conversion(case)
+    if conv is None:
+        return
+    caffe = np.load(_folder(case) / "blobs.npz")
+    got = run_onnx_blobs(conversion_to_onnx(conv, opset=opset), {k: caffe[k] for k in conv.name_map["inputs"]})
+    _assert_matches_caffe(got, caffe, conv, f"ONNX Runtime, opset {opset}")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("case", CASES)
 def test_numpy_reference_matches_caffe(case, dtype):

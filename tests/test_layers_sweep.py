@@ -50,8 +50,8 @@ def write_v1_weights(path, weights, types):
     path.write_bytes(net.SerializeToString())
 
 
-def check_net(tmp_path, case_id, text, *, opts=None, bn_blob3="inv_std", v1_types=None, v2_types=None):
-    """Convert, run and compare every blob of the net; return the Conversion."""
+def prepare_case(tmp_path, case_id, text, opts=None, v1_types=None, v2_types=None):
+    """(prototxt path, caffemodel path or None, inputs) of a case: seeded blobs and inputs."""
     opts = opts or {}
     rng = np.random.default_rng(zlib.crc32(case_id.encode()))
     proto = tmp_path / "net.prototxt"
@@ -71,6 +71,12 @@ def check_net(tmp_path, case_id, text, *, opts=None, bn_blob3="inv_std", v1_type
     for name, (lo, hi) in opts.get("in_ints", {}).items():  # index inputs (Embed): integers in [lo, hi)
         inputs[name] = rng.integers(lo, hi, graph.inputs[name]).astype(np.float32)
     inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
+    return proto, model, inputs
+
+
+def check_net(tmp_path, case_id, text, *, opts=None, bn_blob3="inv_std", v1_types=None, v2_types=None):
+    """Convert, run and compare every blob of the net; return the Conversion."""
+    proto, model, inputs = prepare_case(tmp_path, case_id, text, opts, v1_types, v2_types)
     conv = caffe2mx.convert(str(proto), str(model) if model else None, bn_blob3=bn_blob3)
     ref = forward(build_graph(read_prototxt(proto)), inputs,
                   weights=read_caffemodel(model) if model else {}, bn_blob3=bn_blob3)

@@ -55,7 +55,10 @@ class _ConvBase(LayerHandler):
 
     def init_blobs(self, node, shapes, rng):
         w = shapes[0]
-        fan_in = int(np.prod(w[1:])) if self.types[0] != "Deconvolution" else int(w[0] // node.param.convolution_param.group * w[2] * w[3])
+        if self.types[0] == "Deconvolution":
+            fan_in = int(w[0] // node.param.convolution_param.group * w[2] * w[3])
+        else:
+            fan_in = int(np.prod(w[1:]))
         blobs = [_he_normal(rng, w, fan_in)]
         if len(shapes) > 1:
             blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))

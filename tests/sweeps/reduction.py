@@ -6,8 +6,8 @@ from . import DATA4, case, layer, make_net  # noqa: F401
 # Reduction: each operation over the trailing axes from 1, 2, 3 and -1, with coefficients
 for op, axis, coeff in itertools.product(("SUM", "ASUM", "SUMSQ", "MEAN"), (1, 2, 3, -1), (1, -0.5)):
     case(f"Reduction-{op}-axis{axis}-coeff{coeff:g}",
-         make_net(layer("red", "Reduction", param=f"reduction_param {{ operation: {op} axis: {axis} coeff: {coeff} }}"),
-                  (DATA4,)))
+         make_net(layer("red", "Reduction", param=f"reduction_param {{ operation: {op} axis: {axis} "
+                                                  f"coeff: {coeff} }}"), (DATA4,)))
 case("Reduction-2d-axis1", make_net(layer("red", "Reduction", param="reduction_param { axis: 1 }"), (("data", (3, 7)),)))
 
 # ArgMax: with and without axis, top_k, out_max_val, on a coarse value grid so equal values meet (Caffe
