@@ -18,7 +18,7 @@ from test_layers_sweep import prepare_case
 
 pytest.importorskip("onnxruntime")
 
-ISSUE9_TYPES = {"ArgMax", "Axpy", "BNLL", "ConvolutionDepthwise", "DepthwiseConvolution", "Embed", "MVN",
+ISSUE9_TYPES = {"ArgMax", "Axpy", "BNLL", "ConvolutionDepthwise", "DepthwiseConvolution", "Embed", "Im2col", "MVN",
                 "Parameter", "ReLU6", "Reduction", "SPP", "ShuffleChannel", "Silence", "Threshold", "Tile"}
 EXACT_TYPES = {"ArgMax", "Threshold"}
 

@@ -1,4 +1,4 @@
-"""Convolution and Deconvolution (grouped, depthwise and dilated included), and the forks'
+"""Convolution and Deconvolution (grouped, depthwise and dilated included), Im2col, and the forks'
 depthwise convolution types."""
 import numpy as np
 
@@ -198,3 +198,46 @@ class ConvolutionDepthwise(Convolution):
     def macs(self, node, in_shapes, out_shapes):
         (kh, kw), _, _, _ = _conv_geometry(node.param.convolution_param)
         return int(np.prod(out_shapes[0])) * kh * kw
+
+
+@register
+class Im2col(LayerHandler):
+    """BVLC Im2col: every kernel window as a column, top N x (C * kh * kw) x out_h x out_w, the
+    channel index being (c * kh + i) * kw + j. Emitted as a grouped convolution with one-hot
+    filters (group = C), which copies each tap exactly and exports as an ONNX Conv."""
+
+    types = ("Im2col",)
+    mx_ops = ("Convolution",)
+    notes = "2-D only (axis 1)"
+
+    def check(self, node):
+        p = node.param.convolution_param
+        problems = []
+        if p.axis != 1:
+            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
+        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
+            problems.append("N-d im2col (more than 2 spatial dims) is not supported")
+        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
+        if kernel is None or min(kernel) <= 0:
+            problems.append("kernel size is missing or zero")
+        return problems
+
+    def output_shapes(self, node, in_shapes):
+        x = in_shapes[0]
+        if len(x) != 4:
+            raise ValueError(f"expects a 4-D input, got {list(x)}")
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(node.param.convolution_param)
+        oh = (x[2] + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+        ow = (x[3] + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"kernel larger than the padded input {x[2]}x{x[3]}: output would be {oh}x{ow}")
+        return [(x[0], x[1] * kh * kw, oh, ow)]
+
+    def emit(self, node, inputs, em):
+        kernel, stride, pad, dilation = _conv_geometry(node.param.convolution_param)
+        c = em.in_shapes(node)[0][1]
+        taps = kernel[0] * kernel[1]
+        one_hot = np.tile(np.eye(taps, dtype=np.float32).reshape(taps, 1, *kernel), (c, 1, 1, 1))
+        return [em.mx.Convolution(inputs[0], weight=em.param("taps", one_hot), kernel=kernel, stride=stride, pad=pad,
+                                  dilate=dilation, num_filter=c * taps, num_group=c, no_bias=True,
+                                  name=em.name(node))]

@@ -1,4 +1,5 @@
-"""Convolution and Deconvolution (2-D, NCHW), by im2col and one batched matmul per call."""
+"""Convolution and Deconvolution (2-D, NCHW), by im2col and one batched matmul per call; the forks' depthwise
+convolution; Im2col."""
 import numpy as np
 
 from .call import canonical_axis
@@ -159,3 +160,25 @@ def depthwise_convolution(call):
     if p.bias_term:
         y += call.blob(1, (c,))[:, None, None]
     return [y]
+
+
+@register("Im2col")
+def im2col(call):
+    """Caffe's column buffer as a blob: channel (c * kh + i) * kw + j of the top holds tap (i, j)
+    of channel c at every output position (zero where the tap falls in the padding)."""
+    call.expect_bottoms(1)
+    x, p = call.bottoms[0], call.param.convolution_param
+    if x.ndim != 4:
+        raise call.error(f"needs a 4-D NCHW bottom, got shape {list(x.shape)}")
+    n, c, h, w = x.shape
+    kernel = _pair(call, p.kernel_size, "kernel_h", "kernel_w", None, "kernel_size")
+    stride = _pair(call, p.stride, "stride_h", "stride_w", 1, "stride")
+    pad = _pair(call, p.pad, "pad_h", "pad_w", 0, "pad")
+    dilation = (1, 1) if not p.dilation else (p.dilation[0], p.dilation[-1])
+    out = tuple(conv_out_size(size, k, s, pd, d) for size, k, s, pd, d in zip((h, w), kernel, stride, pad, dilation))
+    if min(out) < 1:
+        raise call.error(f"a {h}x{w} input is smaller than the dilated kernel: output would be {out[0]}x{out[1]}")
+    cols = np.empty((n, c, kernel[0], kernel[1]) + out, dtype=x.dtype)
+    for i, j, view in window_views(_padded(x, pad), kernel, stride, dilation, out):
+        cols[:, :, i, j] = view
+    return [cols.reshape(n, c * kernel[0] * kernel[1], *out)]
