@@ -1,5 +1,5 @@
 """Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout,
-ShuffleChannel, Tile, and Silence (which moves nothing)."""
+ShuffleChannel, Tile, BatchReindex, and Silence (which moves nothing)."""
 import numpy as np
 
 from .base import LayerHandler, canonical_axis, register
@@ -284,3 +284,23 @@ class Silence(LayerHandler):
 
     def emit(self, node, inputs, em):
         return []
+
+
+@register
+class BatchReindex(LayerHandler):
+    """Items of bottom 0 picked along axis 0 by the float indices of the 1-D bottom 1 (in any
+    order, repeats allowed). Caffe requires 0 <= index < N; MXNet clips to that range."""
+
+    types = ("BatchReindex",)
+    n_bottoms = (2, 2)
+    mx_ops = ("take",)
+    notes = "indices outside [0, N) are clipped (Caffe refuses them)"
+
+    def output_shapes(self, node, in_shapes):
+        x, index = in_shapes
+        if len(index) != 1:
+            raise ValueError(f"the index bottom must be 1-D, got {list(index)}")
+        return [tuple(index) + tuple(x[1:])]
+
+    def emit(self, node, inputs, em):
+        return [em.mx.take(inputs[0], inputs[1], axis=0, mode="clip", name=em.name(node))]

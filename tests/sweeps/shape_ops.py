@@ -55,3 +55,9 @@ case("Silence-slice", make_net(layer("sl", "Slice", tops=("s0", "s1"), param="sl
 case("Silence-two-bottoms", make_net(layer("sl", "Slice", tops=("s0", "s1", "s2"), param="slice_param { axis: 1 }")
                                      + 'layer { name: "quiet" type: "Silence" bottom: "s0" bottom: "s2" }\n'
                                      + layer("r", "ReLU", bottoms=("s1",)), (("data", (2, 3, 4, 5)),)))
+
+# BatchReindex: items picked, reordered and repeated along axis 0 by a 1-D index blob
+for rid, n_idx, shape in (("4d", 5, (3, 2, 4, 5)), ("2d-fewer", 2, (4, 6)), ("1d", 4, (3,))):
+    case(f"BatchReindex-{rid}", make_net(layer("ri", "BatchReindex", bottoms=("data", "idx")),
+                                         (("data", shape), ("idx", (n_idx,)))),
+         opts={"in_ints": {"idx": (0, shape[0])}})

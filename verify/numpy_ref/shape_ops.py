@@ -1,5 +1,5 @@
 """Layers that only move data: Split, Dropout (test phase), Concat, Slice, Flatten,
-Reshape, Crop, ShuffleChannel, Tile; and Silence, which moves nothing. Outputs may share
+Reshape, Crop, ShuffleChannel, Tile, BatchReindex; and Silence, which moves nothing. Outputs may share
 memory with inputs; nothing here writes in place."""
 import numpy as np
 
@@ -160,3 +160,16 @@ def tile(call):
 @register("Silence")
 def silence(call):
     return []
+
+
+@register("BatchReindex")
+def batch_reindex(call):
+    """top[i] = bottom0[int(bottom1[i])]; Caffe checks 0 <= index < N."""
+    call.expect_bottoms(2)
+    x, index = call.bottoms
+    if index.ndim != 1:
+        raise call.error(f"the index bottom must be 1-D, got {list(index.shape)}")
+    picks = index.astype(np.int64)
+    if picks.size and (picks.min() < 0 or picks.max() >= x.shape[0]):
+        raise call.error(f"indices {sorted(set(picks.tolist()))} fall outside [0, {x.shape[0]})")
+    return [x[picks]]
