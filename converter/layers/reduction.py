@@ -76,8 +76,8 @@ class ArgMax(LayerHandler):
 
     types = ("ArgMax",)
     mx_ops = ("Reshape", "max", "broadcast_equal", "broadcast_like", "where", "_plus_scalar", "zeros_like",
-              "Concat", "BlockGrad")
-    notes = "ties ordered as Caffe (larger index first)"
+              "Concat", "BlockGrad", "_copy")
+    notes = "ties ordered as Caffe (larger index first); over axis 0 the batch size is fixed at conversion"
 
     def check(self, node):
         k = node.param.argmax_param.top_k
@@ -124,8 +124,8 @@ class ArgMax(LayerHandler):
         out_shape = em.out_shapes(node)[0]
         if p.HasField("axis"):
             chosen = values if p.out_max_val else indices
-            if len(chosen) == 1:
-                return [mx.reshape(chosen[0], shape=(0,) + tuple(out_shape[1:]), name=nm)]
+            if len(chosen) == 1:  # the keepdims result already has the top's shape: an identity, named
+                return [mx.identity(chosen[0], name=nm)]
             return [mx.concat(*chosen, dim=axis, name=nm)]
         parts = indices + (values if p.out_max_val else [])
         joined = parts[0] if len(parts) == 1 else mx.concat(*parts, dim=1, name=em.sub("joined"))

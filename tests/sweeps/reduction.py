@@ -22,3 +22,4 @@ for (aid, param), quantum in itertools.product(ARGMAX.items(), (None, 0.5)):
          opts={"in_quantum": quantum} if quantum else {})
 case("ArgMax-2d-k2-maxval", make_net(layer("am", "ArgMax", param="argmax_param { top_k: 2 out_max_val: true }"),
                                      (("data", (3, 7)),)), opts={"in_quantum": 0.5})
+case("ArgMax-axis0-k1-batch3", make_net(layer("am", "ArgMax", param="argmax_param { axis: 0 }"), (("data", (3, 4, 5)),)))
