@@ -1,4 +1,4 @@
-"""Normalisations: the fork's fused BN, BVLC BatchNorm (+ the Scale fused into it), LRN."""
+"""Normalisations: the fork's fused BN, BVLC BatchNorm (+ the Scale fused into it), LRN, MVN."""
 import numpy as np
 
 from .base import LayerHandler, register
@@ -211,3 +211,35 @@ class LRN(LayerHandler):
                                           scalar=1.0, name=em.sub("one_plus"))
         return [mx.broadcast_mul(x, mx._internal._power_scalar(scale, scalar=-float(p.beta), name=em.sub("pow")),
                                  name=nm)]
+
+
+@register
+class MVN(LayerHandler):
+    """Mean-variance normalisation per (n, c) over the rest, or per n with across_channels:
+    y = (x - mean) / (std + eps), with std the square root of E[(x - mean)^2]."""
+
+    types = ("MVN",)
+    mx_ops = ("Reshape", "mean", "broadcast_sub", "square", "sqrt", "_plus_scalar", "broadcast_div")
+
+    def output_shapes(self, node, in_shapes):
+        x = in_shapes[0]
+        if not 2 <= len(x) <= 4:
+            raise ValueError(f"expects a 2-D to 4-D input (Caffe's num/channels layout), got {list(x)}")
+        return [x]
+
+    def emit(self, node, inputs, em):
+        p = node.param.mvn_param
+        mx = em.mx
+        x_shape = em.in_shapes(node)[0]
+        grouped = (0, -1) if p.across_channels else (0, 0, -1)
+        axis = len(grouped) - 1
+        flat = mx.reshape(inputs[0], shape=grouped, name=em.sub("flat"))
+        mean = mx.mean(flat, axis=axis, keepdims=True, name=em.sub("mean"))
+        y = mx.broadcast_sub(flat, mean, name=em.sub("centred"))
+        if p.normalize_variance:
+            var = mx.mean(mx.square(y, name=em.sub("square")), axis=axis, keepdims=True, name=em.sub("variance"))
+            std = mx.sqrt(var, name=em.sub("std"))
+            y = mx.broadcast_div(y, mx._internal._plus_scalar(std, scalar=float(p.eps), name=em.sub("std_eps")),
+                                 name=em.sub("normalised"))
+        shape = (0,) + tuple(x_shape[1:])
+        return [mx.reshape(y, shape=shape, name=em.name(node))]

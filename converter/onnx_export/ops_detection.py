@@ -10,7 +10,7 @@ import numpy as np
 
 from .registry import Unsupported, attr_bool, attr_float, attr_int, attr_tuple, translates
 
-_COMPARE = {"broadcast_greater_equal": "GreaterOrEqual", "broadcast_lesser": "Less", "broadcast_equal": "Equal"}
+_COMPARE = {"broadcast_greater_equal": "GreaterOrEqual", "broadcast_lesser": "Less"}
 _SCALAR = {"_maximum_scalar": "Max", "_minimum_scalar": "Min", "_div_scalar": "Div"}
 
 
@@ -29,13 +29,6 @@ def _multi(b, op_type, inputs, n_out, suffix, **attrs):
 def _as_float(b, node, x):
     from onnx import TensorProto
     b.add("Cast", [x], node.output, to=TensorProto.FLOAT)
-
-
-@translates("transpose")
-def transpose(b, node):
-    axes = attr_tuple(node.attrs, "axes")
-    rank = len(node.in_shapes[0])
-    b.add("Transpose", [node.inputs[0]], node.output, perm=list(axes) if axes else list(range(rank))[::-1])
 
 
 @translates("L2Normalization")
@@ -120,22 +113,6 @@ def broadcast_axis(b, node):
     b.add("Expand", [node.inputs[0], b.ints("shape", target)], node.output)
 
 
-@translates("broadcast_like")
-def broadcast_like(b, node):
-    lhs, rhs = node.inputs[:2]
-    lhs_axes, rhs_axes = attr_tuple(node.attrs, "lhs_axes"), attr_tuple(node.attrs, "rhs_axes")
-    shape = b.add("Shape", [rhs], suffix="shape")
-    if not lhs_axes:
-        b.add("Expand", [lhs, shape], node.output)
-        return
-    rank = len(node.in_shapes[0])
-    rrank = len(node.in_shapes[1])
-    pick = {a % rank: r % rrank for a, r in zip(lhs_axes, rhs_axes)}
-    parts = [b.add("Gather", [shape, b.ints("axis", [pick[i]])], suffix=f"dim{i}", axis=0) if i in pick
-             else b.ints("one", [1]) for i in range(rank)]
-    b.add("Expand", [lhs, b.add("Concat", parts, suffix="target", axis=0)], node.output)
-
-
 @translates("batch_dot")
 def batch_dot(b, node):
     x, y = node.inputs[:2]
@@ -144,22 +121,6 @@ def batch_dot(b, node):
     if attr_bool(node.attrs, "transpose_b"):
         y = b.add("Transpose", [y], suffix="tb", perm=[0, 2, 1])
     b.add("MatMul", [x, y], node.output)
-
-
-@translates("sum")
-def reduce_sum(b, node):
-    """ReduceSum; MXNet's sum over every axis without keepdims has shape (1,), ONNX's ()."""
-    keep = attr_bool(node.attrs, "keepdims")
-    axes = attr_tuple(node.attrs, "axis")
-    rank = len(node.in_shapes[0])
-    axes = list(range(rank)) if axes is None else [a + rank if a < 0 else a for a in axes]
-    if attr_bool(node.attrs, "exclude"):
-        axes = [a for a in range(rank) if a not in axes]
-    if not keep and len(axes) == rank:
-        total = b.add("ReduceSum", [node.inputs[0], b.ints("axes", axes)], suffix="sum", keepdims=1)
-        b.add("Reshape", [total, b.ints("shape", [1])], node.output)
-        return
-    b.add("ReduceSum", [node.inputs[0], b.ints("axes", axes)], node.output, keepdims=int(keep))
 
 
 def _topk(b, node, k, largest):
@@ -191,22 +152,6 @@ def argsort(b, node):
     axis = attr_int(a, "axis", -1)
     _, indices = _topk(b, node, node.in_shapes[0][axis], not attr_bool(a, "is_ascend", True))
     _as_float(b, node, indices)
-
-
-@translates("take")
-def take(b, node):
-    """Gather with MXNet's default mode (clip): indices clipped into range, then cast."""
-    from onnx import TensorProto
-    a = node.attrs
-    mode = a.get("mode", "clip")
-    if mode != "clip":
-        raise Unsupported(f"take mode {mode}")
-    axis = attr_int(a, "axis", 0)
-    size = node.in_shapes[0][axis]
-    idx = b.add("Clip", [node.inputs[1], b.scalar("lo", np.float32(0)), b.scalar("hi", np.float32(size - 1))],
-                suffix="clip")
-    idx = b.add("Cast", [idx], suffix="index", to=TensorProto.INT64)
-    b.add("Gather", [node.inputs[0], idx], node.output, axis=axis)
 
 
 @translates("ROIPooling")

@@ -27,8 +27,24 @@ for (aid, param), inplace in itertools.product(ACTS.items(), (True, False)):
          make_net(layer("a", type_, tops=("data",) if inplace else ("a",), param=param)), opts=opts)
 
 
+# BNLL on large magnitudes too: both of Caffe's branches, and x beyond where e^x overflows float32
+for inplace, scale in itertools.product((True, False), (1.0, 40.0)):
+    case(f"BNLL-{'inplace' if inplace else 'out'}-x{scale:g}",
+         make_net(layer("a", "BNLL", tops=("data",) if inplace else ("a",))), opts={"in_scale": scale})
+
+
 # Softmax, shape layers, Dropout, LRN
 for axis in (1, 2, -1, 0):
     case(f"Softmax-axis{axis}", make_net(layer("sm", "Softmax", param=f"softmax_param {{ axis: {axis} }}"),
                                          (DATA4,)))
 case("Softmax-2d", make_net(layer("sm", "Softmax"), (("data", (3, 7)),)))
+
+# ReLU6 on values past both ends; Threshold on a grid of quarters, so x == threshold occurs (not > it)
+for inplace in (True, False):
+    case(f"ReLU6-{'inplace' if inplace else 'out'}",
+         make_net(layer("a", "ReLU6", tops=("data",) if inplace else ("a",))), opts={"in_scale": 5.0})
+for t in ("", "threshold_param { threshold: 0.25 }", "threshold_param { threshold: -0.5 }"):
+    tid = t.split(":")[-1].strip(" }") if t else "default"
+    case(f"Threshold-{tid}", make_net(layer("a", "Threshold", param=t)), opts={"in_quantum": 0.25})
+case("Threshold-inplace", make_net(layer("a", "Threshold", tops=("data",), param="threshold_param { threshold: 1 }")),
+     opts={"in_quantum": 0.5})

@@ -32,3 +32,13 @@ for region, size, k in itertools.product(("ACROSS_CHANNELS", "WITHIN_CHANNEL"), 
     case(f"LRN-{region}-n{size}-k{k}",
          make_net(layer("lrn", "LRN", param=f"lrn_param {{ norm_region: {region} local_size: {size} "
                         f"alpha: 0.3 beta: 0.75 k: {k} }}"), (("data", (2, 7, 6, 5)),)))
+
+# MVN: each combination of normalize_variance and across_channels, eps, 2-D and 3-D bottoms, a shifted input
+for nv, ac in itertools.product(("true", "false"), ("true", "false")):
+    case(f"MVN-var{nv}-across{ac}", make_net(layer("mvn", "MVN", param=f"mvn_param {{ normalize_variance: {nv} "
+                                                                     f"across_channels: {ac} }}"), (DATA4,)),
+         opts={"in_shift": 3.0})
+case("MVN-eps0.1", make_net(layer("mvn", "MVN", param="mvn_param { eps: 0.1 }")))
+case("MVN-inplace", make_net(layer("mvn", "MVN", tops=("data",))))
+case("MVN-3d", make_net(layer("mvn", "MVN"), (("data", (2, 3, 7)),)))
+case("MVN-2d-across", make_net(layer("mvn", "MVN", param="mvn_param { across_channels: true }"), (("data", (3, 8)),)))

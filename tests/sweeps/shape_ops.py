@@ -33,3 +33,31 @@ for axis, offsets in ((2, ""), (2, "offset: 1"), (2, "offset: 1 offset: 2"), (1,
                   (("data", (2, 4, 7, 9)), ("ref", (1, 3, 4, 5)))))
 case("Dropout-inplace", make_net(layer("dr", "Dropout", tops=("data",), param="dropout_param { dropout_ratio: 0.3 }")))
 case("Dropout-out", make_net(layer("dr", "Dropout", param="dropout_param { dropout_ratio: 0.7 }")))
+
+# ShuffleChannel: groups 1 (identity), 2, 3, all channels; 4-D and 2-D bottoms
+for g, shape in ((1, (2, 6, 3, 4)), (2, (2, 6, 3, 4)), (3, (2, 6, 3, 4)), (6, (2, 6, 3, 4)), (3, (2, 12, 1, 1)),
+                 (4, (3, 8))):
+    case(f"ShuffleChannel-g{g}-{'x'.join(map(str, shape))}",
+         make_net(layer("sh", "ShuffleChannel", param=f"shuffle_channel_param {{ group: {g} }}"), (("data", shape),)))
+case("ShuffleChannel-default", make_net(layer("sh", "ShuffleChannel"), (DATA4,)))
+
+# Tile: every axis, negative axes, the default axis, tiles 1
+for axis, tiles in ((0, 2), (1, 3), (2, 2), (3, 4), (-1, 2), (-3, 2), (None, 2), (1, 1)):
+    ax = "" if axis is None else f"axis: {axis} "
+    case(f"Tile-axis{'default' if axis is None else axis}-x{tiles}",
+         make_net(layer("t", "Tile", param=f"tile_param {{ {ax}tiles: {tiles} }}"), (DATA4,)))
+case("Tile-2d", make_net(layer("t", "Tile", param="tile_param { tiles: 3 }"), (("data", (3, 4)),)))
+
+# Silence: a Slice top nobody else reads, silenced; the other top goes on
+case("Silence-slice", make_net(layer("sl", "Slice", tops=("s0", "s1"), param="slice_param { axis: 1 slice_point: 1 }")
+                               + 'layer { name: "quiet" type: "Silence" bottom: "s1" }\n'
+                               + layer("r", "ReLU", bottoms=("s0",)), (DATA4,)))
+case("Silence-two-bottoms", make_net(layer("sl", "Slice", tops=("s0", "s1", "s2"), param="slice_param { axis: 1 }")
+                                     + 'layer { name: "quiet" type: "Silence" bottom: "s0" bottom: "s2" }\n'
+                                     + layer("r", "ReLU", bottoms=("s1",)), (("data", (2, 3, 4, 5)),)))
+
+# BatchReindex: items picked, reordered and repeated along axis 0 by a 1-D index blob
+for rid, n_idx, shape in (("4d", 5, (3, 2, 4, 5)), ("2d-fewer", 2, (4, 6)), ("1d", 4, (3,))):
+    case(f"BatchReindex-{rid}", make_net(layer("ri", "BatchReindex", bottoms=("data", "idx")),
+                                         (("data", shape), ("idx", (n_idx,)))),
+         opts={"in_ints": {"idx": (0, shape[0])}})

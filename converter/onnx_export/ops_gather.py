@@ -1,0 +1,45 @@
+"""Ops that copy elements to new places: transpose, tile, and the gathers
+Embedding and take (MXNet truncates float indices to integers and, in these modes, clips
+them to the valid range, so the translation casts to int64 and clips the same way)."""
+import numpy as np
+
+from .registry import Unsupported, attr_int, attr_tuple, translates
+
+
+@translates("transpose")
+def transpose(b, node):
+    axes = attr_tuple(node.attrs, "axes")
+    rank = len(node.in_shapes[0])
+    b.add("Transpose", [node.inputs[0]], node.output, perm=list(axes) if axes else list(range(rank))[::-1])
+
+
+@translates("tile")
+def tile(b, node):
+    reps = list(attr_tuple(node.attrs, "reps"))
+    rank = len(node.in_shapes[0])
+    if len(reps) != rank:
+        raise Unsupported(f"tile reps {reps} for a {rank}-D input")
+    b.add("Tile", [node.inputs[0], b.ints("repeats", reps)], node.output)
+
+
+def _gather(b, node, table, index, rows, axis):
+    from onnx import TensorProto
+    index = b.add("Cast", [index], suffix="index", to=TensorProto.INT64)
+    index = b.add("Clip", [index, b.ints("first", np.int64(0)), b.ints("last", np.int64(rows - 1))], suffix="clip")
+    b.add("Gather", [table, index], node.output, axis=axis)
+
+
+@translates("Embedding")
+def embedding(b, node):
+    _gather(b, node, node.inputs[1], node.inputs[0], attr_int(node.attrs, "input_dim"), 0)
+
+
+@translates("take")
+def take(b, node):
+    a = node.attrs
+    if a.get("mode", "clip") != "clip":
+        raise Unsupported(f"take with mode {a['mode']}")
+    rank = len(node.in_shapes[0])
+    axis = attr_int(a, "axis", 0)
+    axis = axis + rank if axis < 0 else axis
+    _gather(b, node, node.inputs[0], node.inputs[1], node.in_shapes[0][axis], axis)
