@@ -1,4 +1,4 @@
-"""Ops that copy elements to new places: transpose, tile, and the gathers
+"""Ops that copy elements to new places: transpose, tile, broadcast_like, and the gathers
 Embedding and take (MXNet truncates float indices to integers and, in these modes, clips
 them to the valid range, so the translation casts to int64 and clips the same way)."""
 import numpy as np
@@ -20,6 +20,22 @@ def tile(b, node):
     if len(reps) != rank:
         raise Unsupported(f"tile reps {reps} for a {rank}-D input")
     b.add("Tile", [node.inputs[0], b.ints("repeats", reps)], node.output)
+
+
+@translates("broadcast_like")
+def broadcast_like(b, node):
+    """Expand to the other input's shape, over every axis or only the chosen ones."""
+    lhs, rhs = node.inputs[:2]
+    lhs_axes, rhs_axes = attr_tuple(node.attrs, "lhs_axes"), attr_tuple(node.attrs, "rhs_axes")
+    shape = b.add("Shape", [rhs], suffix="shape")
+    if not lhs_axes:
+        b.add("Expand", [lhs, shape], node.output)
+        return
+    rank, rrank = len(node.in_shapes[0]), len(node.in_shapes[1])
+    pick = {a % rank: r % rrank for a, r in zip(lhs_axes, rhs_axes)}
+    parts = [b.add("Gather", [shape, b.ints("axis", [pick[i]])], suffix=f"dim{i}", axis=0) if i in pick
+             else b.ints("one", [1]) for i in range(rank)]
+    b.add("Expand", [lhs, b.add("Concat", parts, suffix="target", axis=0)], node.output)
 
 
 def _gather(b, node, table, index, rows, axis):
