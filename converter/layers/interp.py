@@ -139,9 +139,9 @@ class Upsample(LayerHandler):
     mx_ops = ("UpSampling", "_copy", "Reshape", "Cast", "BlockGrad", "_contrib_index_array", "broadcast_mul",
               "broadcast_add", "broadcast_sub", "broadcast_div", "zeros_like", "Pad", "_contrib_index_copy",
               "slice_axis", "clip", "sort", "take", "Concat", "abs", "_plus_scalar", "_mul_scalar", "elemwise_mul")
-    notes = ("two bottoms (data, mask): SegNet max-unpooling by the mask's flat indices, later write wins on ties; "
-             "scale, scale_h/scale_w, pad_out_h/pad_out_w, upsample_h/upsample_w. One bottom: the YOLO ports' "
-             "nearest neighbour by `scale` (default 1). Mask indices outside the plane (Caffe aborts) are dropped")
+    notes = ("2 bottoms (data, pooling mask): SegNet max-unpooling, later write wins on ties, every size form; "
+             "1 bottom: the YOLO ports' nearest neighbour by `scale` (default 1). Mask indices outside the "
+             "plane (Caffe aborts) write nothing")
 
     def check(self, node):
         p = node.param.upsample_param
