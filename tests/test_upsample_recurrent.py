@@ -267,3 +267,29 @@ def test_lrcn_shaped_net_verifies_and_exports(tmp_path):
     want = run_blobs(conv.symbol, conv.arg_params, conv.aux_params, conv.name_map, inputs, blobs=["probs"])["probs"]
     assert compare(got, want).max_abs <= 1e-6
     _close(got, forward(conv.net.graph, inputs).blobs["probs"], "probs vs NumPy")
+
+
+OPSET_NET = make_net(
+    layer("up", "Upsample", bottoms=("data", "mask"), param="upsample_param { scale: 2 }")
+    + layer("near", "Upsample", bottoms=("up",), param="upsample_param { scale: 2 }")
+    + layer("r", "LSTM", bottoms=("x", "c", "h0", "c0"), tops=("h", "hT", "cT"),
+            param="recurrent_param { num_output: 3 expose_hidden: true }"),
+    [("data", (2, 3, 2, 3)), ("mask", (2, 3, 2, 3)), ("x", (3, 2, 4)), ("c", (3, 2)), ("h0", (1, 2, 3)),
+     ("c0", (1, 2, 3))])
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_every_supported_opset(tmp_path, opset):
+    """The translations hold at both ends of the exporter's opset range (Resize, TopK,
+    ScatterND, Unsqueeze and Clip changed signatures within it)."""
+    pytest.importorskip("onnxruntime")
+    from caffe2mx.converter.onnx_export import conversion_to_onnx, run_onnx_blobs
+    conv = caffe2mx.convert(str(_net(tmp_path, OPSET_NET)))
+    rng = np.random.default_rng(opset)
+    inputs = {k: rng.standard_normal(s).astype(np.float32) for k, s in conv.name_map["input_shapes"].items()}
+    inputs["mask"] = rng.integers(0, 6, (2, 3, 2, 3)).astype(np.float32)  # 6 of 24 slots: ties
+    inputs["c"] = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+    ref = forward(conv.net.graph, inputs).blobs
+    got = run_onnx_blobs(conversion_to_onnx(conv, opset=opset), inputs, blobs=[])
+    for blob in ("near", "h", "hT", "cT"):
+        _close(got[blob], ref[blob], blob)

@@ -201,17 +201,18 @@ def _mask_is_distinct(em, node):
     return k[0] <= s[0] and k[1] <= s[1]
 
 
+def _int64(em, suffix, value):
+    """A 1x1 int64 constant (stored as a float32 parameter, exact below 2^24)."""
+    return em.mx.Cast(em.const(suffix, np.array([[value]], np.float32)), dtype="int64", name=em.sub(f"{suffix}_i64"))
+
+
 def _unpool(em, node, data, mask, name, distinct):
     """out[r, idx] = data[r, i] per plane r, later i winning; see Upsample for the method."""
     mx = em.mx
-    n, c, h, w = em.in_shapes(node)[0]
+    _, c, h, w = em.in_shapes(node)[0]
     _, _, oh, ow = em.out_shapes(node)[0]
     size_in, size_out = h * w, oh * ow
     plane = size_out if distinct else size_out + size_in  # spare slots past the plane for dropped writes
-
-    def int64(suffix, value):
-        return mx.Cast(em.const(suffix, np.array([[value]], np.float32)), dtype="int64", name=em.sub(f"{suffix}_i64"))
-
     rows_m = mx.reshape(mask, shape=(-1, size_in), name=em.sub("mask_rows"))
     row = mx.reshape(mx.contrib.index_array(rows_m, axes=(0,), name=em.sub("row_index")), shape=(0, -1),
                      name=em.sub("row"))
@@ -219,43 +220,8 @@ def _unpool(em, node, data, mask, name, distinct):
     if distinct:
         target = mx.Cast(rows_m, dtype="int64", name=em.sub("target"))
     else:
-        length = int64("row_len", size_in)
-        pos = mx.reshape(mx.contrib.index_array(rows_m, axes=(1,), name=em.sub("pos_index")), shape=(0, -1),
-                         name=em.sub("pos"))
-        # Caffe's int(mask): clip first (out-of-plane stays out, at -1 or size_out), then truncate
-        index = mx.Cast(mx.clip(rows_m, -1, size_out, name=em.sub("clip")), dtype="int64", name=em.sub("index"))
-        shifted = mx.broadcast_add(index, int64("one", 1), name=em.sub("index1"))  # >= 0: integer division floors
-        key = mx.broadcast_add(mx.broadcast_mul(shifted, length, name=em.sub("key_hi")), pos, name=em.sub("key"))
-        ordered = mx.sort(key, axis=-1, name=em.sub("sorted"))
-        slot1 = mx.broadcast_div(ordered, length, name=em.sub("slot1"))  # index + 1, in sorted order
-        source = mx.broadcast_sub(ordered, mx.broadcast_mul(slot1, length, name=em.sub("slot1_base")),
-                                  name=em.sub("source"))
-        s1 = mx.Cast(slot1, dtype="float32", name=em.sub("slot1_f"))  # small integers: exact in float32
-        inside = mx.elemwise_mul(
-            mx.clip(s1, 0, 1, name=em.sub("above0")),
-            mx.clip(mx._internal._plus_scalar(mx._internal._mul_scalar(s1, scalar=-1.0, name=em.sub("neg")), scalar=float(size_out + 1),
-                                    name=em.sub("room")), 0, 1, name=em.sub("below_end")), name=em.sub("inside"))
-        if size_in > 1:
-            sentinel = mx._internal._plus_scalar(mx._internal._mul_scalar(mx.slice_axis(s1, axis=1, begin=0, end=1, name=em.sub("first")),
-                                                      scalar=0.0, name=em.sub("zero_col")), scalar=-1.0,
-                                       name=em.sub("sentinel"))
-            following = mx.concat(mx.slice_axis(s1, axis=1, begin=1, end=None, name=em.sub("next_slots")), sentinel,
-                                  dim=1, name=em.sub("following"))
-            last = mx.clip(mx.abs(mx.broadcast_sub(s1, following, name=em.sub("step")), name=em.sub("step_abs")),
-                           0, 1, name=em.sub("last"))
-            keep = mx.elemwise_mul(inside, last, name=em.sub("keep"))
-        else:
-            keep = inside
-        spare = mx._internal._plus_scalar(mx.Cast(pos, dtype="float32", name=em.sub("pos_f")), scalar=float(size_out),
-                                name=em.sub("spare"))
-        goal = mx._internal._plus_scalar(s1, scalar=-1.0, name=em.sub("goal"))
-        target_f = mx.broadcast_add(spare, mx.elemwise_mul(keep, mx.broadcast_sub(goal, spare, name=em.sub("jump")),
-                                                           name=em.sub("kept_jump")), name=em.sub("target_f"))
-        target = mx.Cast(target_f, dtype="int64", name=em.sub("target"))
-        src = mx.broadcast_add(mx.broadcast_mul(row, length, name=em.sub("src_base")), source, name=em.sub("src"))
-        values = mx.take(values, mx.reshape(src, shape=(-1,), name=em.sub("src_flat")), axis=0,
-                         name=em.sub("sorted_values"))
-    flat = mx.broadcast_add(mx.broadcast_mul(row, int64("plane", plane), name=em.sub("row_base")), target,
+        target, values = _settle_ties(em, rows_m, row, values, size_in, size_out)
+    flat = mx.broadcast_add(mx.broadcast_mul(row, _int64(em, "plane", plane), name=em.sub("row_base")), target,
                             name=em.sub("flat_target"))
     zeros = mx.reshape(mx.zeros_like(data, name=em.sub("zeros")), shape=(-1, 1, 1, size_in), name=em.sub("zero_rows"))
     if plane > size_in:
@@ -268,3 +234,48 @@ def _unpool(em, node, data, mask, name, distinct):
         out = mx.slice_axis(mx.reshape(out, shape=(-1, plane), name=em.sub("planes")), axis=1, begin=0, end=size_out,
                             name=em.sub("crop"))
     return mx.reshape(out, shape=(-1, c, oh, ow), name=name)
+
+
+def _settle_ties(em, rows_m, row, values, size_in, size_out):
+    """Distinct per-plane targets and the values in their order: writes sorted by (index, input
+    position); the last write of each in-plane index keeps it, every other write goes to its
+    own spare slot size_out + (sorted position)."""
+    mx = em.mx
+
+    def plus(x, value, suffix):
+        return mx._internal._plus_scalar(x, scalar=float(value), name=em.sub(suffix))
+
+    def times(x, value, suffix):
+        return mx._internal._mul_scalar(x, scalar=float(value), name=em.sub(suffix))
+
+    length = _int64(em, "row_len", size_in)
+    pos = mx.reshape(mx.contrib.index_array(rows_m, axes=(1,), name=em.sub("pos_index")), shape=(0, -1),
+                     name=em.sub("pos"))
+    # Caffe's int(mask): clip first (out-of-plane stays out, at -1 or size_out), then truncate
+    index = mx.Cast(mx.clip(rows_m, -1, size_out, name=em.sub("clip")), dtype="int64", name=em.sub("index"))
+    shifted = mx.broadcast_add(index, _int64(em, "one", 1), name=em.sub("index1"))  # >= 0: division floors
+    key = mx.broadcast_add(mx.broadcast_mul(shifted, length, name=em.sub("key_hi")), pos, name=em.sub("key"))
+    ordered = mx.sort(key, axis=-1, name=em.sub("sorted"))
+    slot1 = mx.broadcast_div(ordered, length, name=em.sub("slot1"))  # index + 1, in sorted order
+    source = mx.broadcast_sub(ordered, mx.broadcast_mul(slot1, length, name=em.sub("slot1_base")),
+                              name=em.sub("source"))
+    s1 = mx.Cast(slot1, dtype="float32", name=em.sub("slot1_f"))  # small integers: exact in float32
+    # 1 <= index + 1 <= size_out, as 0/1: clip(s1, 0, 1) * clip(size_out + 1 - s1, 0, 1)
+    room = plus(times(s1, -1, "neg"), size_out + 1, "room")
+    keep = mx.elemwise_mul(mx.clip(s1, 0, 1, name=em.sub("above0")), mx.clip(room, 0, 1, name=em.sub("below_end")),
+                           name=em.sub("inside"))
+    if size_in > 1:  # the last of each run of equal indices: its successor differs (-1 after the end)
+        first = mx.slice_axis(s1, axis=1, begin=0, end=1, name=em.sub("first"))
+        sentinel = plus(times(first, 0, "zero_col"), -1, "sentinel")
+        following = mx.concat(mx.slice_axis(s1, axis=1, begin=1, end=None, name=em.sub("next_slots")), sentinel,
+                              dim=1, name=em.sub("following"))
+        step = mx.abs(mx.broadcast_sub(s1, following, name=em.sub("step")), name=em.sub("step_abs"))
+        keep = mx.elemwise_mul(keep, mx.clip(step, 0, 1, name=em.sub("last")), name=em.sub("keep"))
+    spare = plus(mx.Cast(pos, dtype="float32", name=em.sub("pos_f")), size_out, "spare")
+    goal = plus(s1, -1, "goal")
+    jump = mx.elemwise_mul(keep, mx.broadcast_sub(goal, spare, name=em.sub("jump")), name=em.sub("kept_jump"))
+    target = mx.Cast(mx.broadcast_add(spare, jump, name=em.sub("target_f")), dtype="int64", name=em.sub("target"))
+    src = mx.broadcast_add(mx.broadcast_mul(row, length, name=em.sub("src_base")), source, name=em.sub("src"))
+    values = mx.take(values, mx.reshape(src, shape=(-1,), name=em.sub("src_flat")), axis=0,
+                     name=em.sub("sorted_values"))
+    return target, values

@@ -108,6 +108,10 @@ class _Recurrent(LayerHandler):
         t_steps, _, _, static, expose = layout(node, ins, self.n_states)
         h = node.param.recurrent_param.num_output
         g = self.gates * h
+        if not expose:
+            em.adjust(node, "every forward starts from zero state, as Caffe's first forward does; Caffe's later "
+                            "forwards continue from the previous call's last state (where cont_0 = 1), which a "
+                            "converted model does only with expose_hidden (state in and out as blobs)")
         blobs = em.blobs(node)
         names = self.blob_names_for(static is not None)
         w = dict(zip(names, blobs))

@@ -20,7 +20,8 @@ def fixed_blob(src, name, pattern, axes):
         if n == 1:
             return [blob]
         tops = [f"{prefix}_{i}" for i in range(n)]
-        text.append(layer(f"{prefix}_slice", "Slice", bottoms=(blob,), tops=tops, param=f"slice_param {{ axis: {axis} }}"))
+        text.append(layer(f"{prefix}_slice", "Slice", bottoms=(blob,), tops=tops,
+                          param=f"slice_param {{ axis: {axis} }}"))
         return tops
 
     def join(blobs, axis, top):
