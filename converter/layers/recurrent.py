@@ -133,10 +133,10 @@ class _Recurrent(LayerHandler):
         for t in range(t_steps):
             xt = mx.reshape(mx.slice_axis(x_proj, axis=0, begin=t, end=t + 1, name=em.sub(f"t{t}_x_slice")),
                             shape=(-1, g), name=em.sub(f"t{t}_x"))
-            cont = mx.reshape(mx.slice_axis(inputs[1], axis=0, begin=t, end=t + 1, name=em.sub(f"t{t}_cont_slice")),
-                              shape=(-1, 1), name=em.sub(f"t{t}_cont"))
-            pre = xt
+            pre, cont = xt, None
             if states is not None:  # Caffe: W_h (cont_t * h_{t-1}) + W_x x_t (+ W_static x_static)
+                cont_t = mx.slice_axis(inputs[1], axis=0, begin=t, end=t + 1, name=em.sub(f"t{t}_cont_slice"))
+                cont = mx.reshape(cont_t, shape=(-1, 1), name=em.sub(f"t{t}_cont"))
                 conted = mx.broadcast_mul(states[0], cont, name=em.sub(f"t{t}_h_conted"))
                 if not w_hidden:
                     w_hidden.append(em.param(self.hidden_weight, w[self.hidden_weight]))
@@ -158,8 +158,8 @@ class _Recurrent(LayerHandler):
         return mx.concat(*parts, dim=0, name=name)
 
     def last_states(self, em, states, h):
-        return [em.mx.reshape(s, shape=(1, -1, h), name=em.sub(f"{label}_T")) for s, label in zip(states,
-                                                                                                    self.state_labels)]
+        return [em.mx.reshape(s, shape=(1, -1, h), name=em.sub(f"{label}_T"))
+                for s, label in zip(states, self.state_labels)]
 
 
 @register
