@@ -1,6 +1,6 @@
-"""Ops that copy elements to new places: transpose, tile, broadcast_like, and the gathers
-Embedding and take (MXNet truncates float indices to integers and, in these modes, clips
-them to the valid range, so the translation casts to int64 and clips the same way)."""
+"""Ops that copy elements to new places: transpose, tile, broadcast_like, and the gather
+Embedding (MXNet truncates float indices to integers and clips them to the valid range, so
+the translation casts to int64 and clips the same way). `take` is in ops_upsample."""
 import numpy as np
 
 from .registry import Unsupported, attr_int, attr_tuple, translates
@@ -48,14 +48,3 @@ def _gather(b, node, table, index, rows, axis):
 @translates("Embedding")
 def embedding(b, node):
     _gather(b, node, node.inputs[1], node.inputs[0], attr_int(node.attrs, "input_dim"), 0)
-
-
-@translates("take")
-def take(b, node):
-    a = node.attrs
-    if a.get("mode", "clip") != "clip":
-        raise Unsupported(f"take with mode {a['mode']}")
-    rank = len(node.in_shapes[0])
-    axis = attr_int(a, "axis", 0)
-    axis = axis + rank if axis < 0 else axis
-    _gather(b, node, node.inputs[0], node.inputs[1], node.in_shapes[0][axis], axis)
