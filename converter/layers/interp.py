@@ -182,7 +182,7 @@ class Upsample(LayerHandler):
 def _mask_is_distinct(em, node):
     """True where the mask is the second top of a MAX Pooling whose indices are provably
     distinct and inside the output plane (see Upsample)."""
-    from .pooling import Pooling, geometry  # the pooling family's own window geometry
+    from .pooling import geometry, has_empty_window  # the pooling family's own window geometry
     mask = node.bottoms[1]
     prod = next((n for n in em.graph.nodes if mask in n.tops), None)
     if prod is None or prod.type != "Pooling" or len(prod.tops) != 2 or prod.tops[1] != mask:
@@ -196,7 +196,7 @@ def _mask_is_distinct(em, node):
     if p.global_pooling:
         return True
     k, s, pad = geometry(prod, x)
-    if Pooling._has_empty_window(x, out, k, s, pad):
+    if has_empty_window(x, out[2:], s, pad):
         return False
     return k[0] <= s[0] and k[1] <= s[1]
 

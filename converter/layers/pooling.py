@@ -74,13 +74,14 @@ def emit_pool(em, x, x_shape, out_hw, kernel, stride, pad, ceil, pool_type, name
     mx = em.mx
     native = (native_pooled(x_shape[2], kernel[0], stride[0], pad[0], ceil),
               native_pooled(x_shape[3], kernel[1], stride[1], pad[1], ceil))
-    if native == tuple(out_hw) and not _has_empty_window(x_shape, out_hw, stride, pad):
+    if native == tuple(out_hw) and not has_empty_window(x_shape, out_hw, stride, pad):
         return mx.Pooling(x, kernel=kernel, stride=stride, pad=pad, pool_type=pool_type,
                           pooling_convention="full" if ceil else "valid", count_include_pad=True, name=name)
     return _explicit(em, x, x_shape, out_hw, kernel, stride, pad, pool_type, name, tag)
 
 
-def _has_empty_window(x, out_hw, s, p):
+def has_empty_window(x, out_hw, s, p):
+    """Does Caffe's ceil rounding leave a last window wholly in the padding (or beyond)?"""
     return any((o - 1) * st - pd >= size for o, st, pd, size in zip(out_hw, s, p, x[2:]))
 
 
