@@ -6,3 +6,4 @@ import os as _os
 _os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
 from .api import convert  # noqa: E402,F401
+from .mxmodels.training import train  # noqa: E402,F401
