@@ -20,13 +20,26 @@ from caffe2mx.converter.errors import UsageError
 PREFIX = "model"
 
 
-def _structural(net):
-    return {p.name: key for key, p in net._collect_params_with_prefix().items()}
+def _structural(net, canon):
+    return {canon(p.name): key for key, p in net._collect_params_with_prefix().items()}
 
 
-def save(out, epoch, net, trainer, head=None, face=False, mean=None, std=None, save_states=True):
+def _canonical(net, model):
+    """Names in the files: the net's instance prefix (`residualattentionnet3_`, which depends
+    on how many nets the process built) replaced by `<model>_`, so every run of a model writes
+    the same names."""
+    prefix, stable = net.prefix, f"{model}_"
+
+    def canon(name):
+        return stable + name[len(prefix):] if prefix and name.startswith(prefix) else name
+    return canon, prefix, stable
+
+
+def save(out, epoch, net, trainer, model, head=None, face=False, mean=None, std=None,
+         save_states=True):
     """Write the epoch's checkpoint; returns the params path."""
     out = Path(out)
+    canon, prefix, stable = _canonical(net, model)
     sym_path = out / f"{PREFIX}-symbol.json"
     args, auxs = {}, {}
     sym = _symbol(net, face, mean, std)
@@ -34,17 +47,20 @@ def save(out, epoch, net, trainer, head=None, face=False, mean=None, std=None, s
     for name, p in net.collect_params().items():
         value = p.data().as_in_context(mx.cpu())
         if name in aux_names:
-            auxs[name] = value
+            auxs[canon(name)] = value
         else:
-            args[name] = value
+            args[canon(name)] = value
     if head is not None:
         args["fc7_weight"] = head.weight.data().as_in_context(mx.cpu())
-    missing = sorted((arg_names - {"data"}) - set(args))
+    missing = sorted({canon(a) for a in arg_names - {"data"}} - set(args))
     if missing:
         raise RuntimeError(f"checkpoint misses symbol arguments {missing[:5]}")
     if not sym_path.exists():
-        sym.save(str(sym_path))
-        (out / "params-map.json").write_text(json.dumps(_structural(net), indent=0))
+        text = sym.tojson()
+        if prefix:
+            text = text.replace(f'"{prefix}', f'"{stable}')
+        sym_path.write_text(text)
+        (out / "params-map.json").write_text(json.dumps(_structural(net, canon), indent=0))
     params = out / f"{PREFIX}-{epoch:04d}.params"
     mx.nd.save(str(params), {**{f"arg:{k}": v for k, v in args.items()},
                              **{f"aux:{k}": v for k, v in auxs.items()}})

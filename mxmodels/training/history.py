@@ -36,7 +36,7 @@ def plot(out, rows, title=""):
     ax1.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     if any(r.get("val_loss") is not None for r in rows):
         ax1.plot(epochs, [r.get("val_loss") for r in rows], "o-", label="validation")
-    ax1.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax1.set(xlabel="epoch", ylabel="loss", title="loss", yscale="log")
     ax2.plot(epochs, [r["train_acc"] for r in rows], "o-", label="train")
     ax2.plot(epochs, [r.get("val_acc") for r in rows], "o-", label="validation")
     ax2.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.01))
@@ -47,6 +47,6 @@ def plot(out, rows, title=""):
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.15, top=0.82, wspace=0.3)
     fig.savefig(Path(out) / PLOT, dpi=90)
     plt.close(fig)

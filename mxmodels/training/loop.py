@@ -103,7 +103,7 @@ class Run:
         rng = np.random.default_rng([cfg.seed, epoch, self.rank])
         mx.random.seed(cfg.seed * 100003 + epoch * 101 + self.rank)
         augment = cfg.augment != "none"
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen = mx.nd.zeros(1, ctx=self.ctxs[0]), mx.nd.zeros(1, ctx=self.ctxs[0]), 0
         bar = _progress(self.steps, f"epoch {epoch + 1}/{cfg.epochs}", cfg.quiet or self.rank != 0)
         for xb, yb in self.train_data.batches(self.local_batch, self.steps, rng, augment):
             x = self.norm(xb)
@@ -120,13 +120,13 @@ class Run:
             for l in losses:
                 l.backward()
             self.trainer.step(self.global_batch)
-            loss_sum += sum(float(l.sum().asscalar()) for l in losses)
-            correct += sum(int((o.argmax(axis=1).astype("float32") == yi).sum().asscalar())
-                           for o, yi in zip(outs, ys))
+            for l, o, yi in zip(losses, outs, ys):   # summed on the device, read once per epoch
+                loss_sum += l.sum().as_in_context(loss_sum.context)
+                correct += (o.argmax(axis=1).astype("float32") == yi).sum().as_in_context(correct.context)
             seen += len(yb)
             bar.update(1)
         bar.close()
-        return loss_sum / max(seen, 1), correct / max(seen, 1), seen
+        return float(loss_sum.asscalar()) / max(seen, 1), float(correct.asscalar()) / max(seen, 1), seen
 
     def _logits(self, x, y):
         out = self.net(x)
@@ -209,8 +209,8 @@ def fit(cfg, out, log=print):
                "samples": seen * run.workers, "mixup": tricks.mixup_active(cfg, epoch)}
         row.update({k: v for k, v in val.items() if k != "val_acc"})
         if main:
-            checkpoint.save(out, epoch + 1, run.net, run.trainer, run.head, run.face, run.mean,
-                            run.std, save_states=not run.cluster.update_on_kvstore)
+            checkpoint.save(out, epoch + 1, run.net, run.trainer, cfg.model, run.head, run.face,
+                            run.mean, run.std, save_states=not run.cluster.update_on_kvstore)
             history.append(out, row)
             rows.append(row)
             history.plot(out, rows, f"{cfg.model} on {run.train_data.name or cfg.data}")

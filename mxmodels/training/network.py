@@ -99,6 +99,13 @@ def build(cfg, data_classes, ctxs, log=print):
         raise UsageError("the data does not say how many classes it has: give --classes N")
     if not embedding and not cfg.from_caffe and "classes" not in kwargs:
         kwargs["classes"] = target
+    if cfg.model.startswith("face_attention") and "head" not in kwargs:
+        # the zoo builds this head outside the net's name scope (`embeddinghead<N>_`); a fixed
+        # prefix keeps checkpoint names the same in every run
+        from ..blocks.heads import EmbeddingHead
+        kwargs["head"] = EmbeddingHead(kwargs.get("emb_size", config.classes),
+                                       in_channels=(kwargs.get("widths") or (2048,))[-1],
+                                       prefix=f"{cfg.model}_head_")
     try:
         net = get_model(cfg.model, **kwargs)
     except (TypeError, ValueError) as exc:
