@@ -159,3 +159,122 @@ def test_bin_round_trip(tmp_path):
     back, issame = load_bin(tmp_path / "pairs.bin")
     np.testing.assert_array_equal(back, images)
     assert issame.tolist() == [True, False]
+
+
+# --- a face run end to end on a tiny insightface folder ------------------------------------
+
+def _face_folder(root, n_train=60, n_pairs=10):
+    """insightface layout from the digits (identity = digit): train.rec/.idx with the index
+    header record 0, `property`, and a .bin of verification pairs."""
+    from io import BytesIO
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from caffe2mx.mxmodels.training.data import _resize_uint8
+    d = load_digits()
+    gray = np.rint(d.images * (255 / 16)).astype(np.uint8)[:, None]
+    images = _resize_uint8(np.repeat(gray, 3, axis=1), 112)
+    root.mkdir()
+    rec = mx.recordio.MXIndexedRecordIO(str(root / "train.idx"), str(root / "train.rec"), "w")
+    rec.write_idx(0, mx.recordio.pack(mx.recordio.IRHeader(2, [n_train + 1, n_train + 11], 0, 0), b""))
+    for i in range(n_train):
+        buf = BytesIO()
+        Image.fromarray(images[i].transpose(1, 2, 0)).save(buf, format="PNG")
+        rec.write_idx(i + 1, mx.recordio.pack(mx.recordio.IRHeader(0, float(d.target[i]), i + 1, 0),
+                                              buf.getvalue()))
+    rec.close()
+    (root / "property").write_text("10,112,112")
+    va = images[n_train:n_train + 2 * n_pairs]
+    vy = d.target[n_train:n_train + 2 * n_pairs]
+    write_bin(root / "digits_pairs.bin", va, vy[0::2] == vy[1::2])
+
+
+def test_face_training_run_writes_insightface_checkpoints(tmp_path):
+    from caffe2mx import train
+    _face_folder(tmp_path / "faces")
+    out = tmp_path / "run"
+    rows = train(model="face_attention56", data=str(tmp_path / "faces"), out=out, epochs=2,
+                 batch_size=20, lr=0.05, model_kwargs={"emb_size": 16, "widths": [8, 16, 32, 64],
+                                                        "stem_width": 8}, quiet=True)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(0 <= r["val_acc"] <= 1 and "val_digits_pairs" in r for r in rows)
+    sym, args, auxs = mx.model.load_checkpoint(str(out / "model"), 2)
+    assert "fc7_weight" in args and args["fc7_weight"].shape == (10, 16)
+    fc1 = sym.get_internals()["fc1_output"]
+    mod = mx.mod.Module(fc1, data_names=["data"], label_names=None)
+    mod.bind(data_shapes=[("data", (2, 3, 112, 112))], for_training=False)
+    mod.set_params(args, auxs, allow_extra=True)
+    x = np.random.RandomState(0).uniform(0, 255, (2, 3, 112, 112)).astype("float32")
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+    emb = mod.get_outputs()[0].asnumpy()
+    assert emb.shape == (2, 16) and np.isfinite(emb).all()
+    # the same embedding as the Gluon symbol block on normalised pixels
+    net = mx.gluon.SymbolBlock(fc1, [mx.sym.var("data")])
+    for name, param in net.collect_params().items():
+        param._load_init(args[name] if name in args else auxs[name], mx.cpu())
+    np.testing.assert_allclose(net(mx.nd.array(x)).asnumpy(), emb, rtol=1e-5, atol=1e-5)
+
+
+# --- the same for fcrunet.py's modified CRU-Net: names and shapes, by shape inference ------
+
+def _fcrunet_resnext(x, c, n, first):
+    b = _conv(_bn(x, f"{n}_c1x1-a"), c // 2, f"{n}_c1x1-a")
+    b = mx.sym.Convolution(_act(_bn(b, f"{n}_c3x3-b"), f"{n}_c3x3-b"), num_filter=c // 2, kernel=(3, 3),
+                           pad=(1, 1), num_group=32, no_bias=True, name=f"{n}_c3x3-b_conv2d")
+    b = _conv(_act(_bn(b, f"{n}_c1x1-c"), f"{n}_c1x1-c"), c, f"{n}_c1x1-c", 1, 2 if first else 1)
+    b = _bn(b, f"{n}_bn-c1x1-c")
+    sc = _bn(_conv(x, c, f"{n}_c1x1-w(s/2)", 1, 2), f"{n}_bn-c1x1-w(s/2)") if first else x
+    return b + sc
+
+
+def _fcrunet_cru(x, c, r, n, bases, first):
+    w1 = mx.sym.var(f"{bases}_1x1_bases[dim3]_weight")
+    w3 = mx.sym.var(f"{bases}_3x3_bases[dim21]_weight")
+    if first:
+        sc = _bn(_conv(x, c, f"{n}_c1x1-w(s/key)", 1, 2), f"{n}_bn-c1x1-w(s/key)")
+        x = _bn(_conv(x, c, f"{n}_c1x1-w(s/1)"), f"{n}_bn-c1x1-w(s/1)")
+    else:
+        sc = x
+    b = mx.sym.Convolution(_act(_bn(x, f"{n}_c1x1-a"), f"{n}_c1x1-a"), weight=w1, num_filter=r,
+                           kernel=(1, 1), no_bias=True, name=f"{n}_c1x1-a_conv2d")
+    b = mx.sym.Convolution(_act(_bn(b, f"{n}_c3x3-b(1)"), f"{n}_c3x3-b(1)"), weight=w3, num_filter=r,
+                           kernel=(3, 3), pad=(1, 1), num_group=r, no_bias=True, name=f"{n}_c3x3-b(1)_conv2d")
+    b = _conv(_act(_bn(b, f"{n}_c1x1-b"), f"{n}_c1x1-b"), r, f"{n}_c1x1-b")
+    b = _conv(_act(_bn(b, f"{n}_c1x1-c"), f"{n}_c1x1-c"), c, f"{n}_c1x1-c", 1, 2 if first else 1)
+    return _bn(b, f"{n}_bn-c1x1-c") + sc
+
+
+def fcrunet(units, k_d, emb):
+    x = (mx.sym.var("data") - 127.5) * 0.0078125
+    x = _act(_bn(_conv(x, 64, "conv1", 3), "conv1-bn1"), "conv1-bn1")
+    for i in range(units[0]):
+        x = _fcrunet_resnext(x, 256, f"conv2_x_{i + 1}", i == 0)
+    for i in range(units[1]):
+        x = _fcrunet_cru(x, 512, 2 * k_d, f"conv3_x_{i + 1}", "conv3_x", i == 0)
+    for i in range(units[2]):
+        x = _fcrunet_cru(x, 1024, 4 * k_d, f"conv4_x_{i + 1}", f"conv4_x_{i // 6 + 1}", i == 0)
+    for i in range(units[3]):
+        x = _fcrunet_resnext(x, 2048, f"conv5_x_{i + 1}", i == 0)
+    x = mx.sym.BatchNorm(x, name="bn1", eps=2e-5, fix_gamma=False)
+    x = mx.sym.FullyConnected(mx.sym.Dropout(x, p=0.4), num_hidden=emb, name="pre_fc1")
+    return mx.sym.BatchNorm(x, name="fc1", eps=2e-5, fix_gamma=True)
+
+
+@pytest.mark.parametrize("depth, units, k_d", [(56, (3, 4, 6, 3), 320), (116, (3, 6, 18, 3), 176)])
+def test_cru_net_seed_names_and_shapes(depth, units, k_d):
+    from caffe2mx.mxmodels.training.insightface import seed_names
+    seed = fcrunet(units, k_d, 512)
+    arg, _, aux = seed.infer_shape(data=(1, 3, 112, 112))
+    seed_shapes = dict(zip(seed.list_arguments(), arg))
+    seed_shapes.update(zip(seed.list_auxiliary_states(), aux))
+    seed_shapes.pop("data")
+    net = get_model(f"face_cru_net{depth}")
+    zoo = net(mx.sym.var("data"))
+    arg, _, aux = zoo.infer_shape(data=(1, 3, 112, 112))
+    zoo_shapes = dict(zip(zoo.list_arguments(), arg))
+    zoo_shapes.update(zip(zoo.list_auxiliary_states(), aux))
+    names = seed_names(net)
+    assert sorted(names.values()) == sorted(seed_shapes)        # one to one, nothing left over
+    for zoo_name, seed_name in names.items():
+        assert zoo_shapes[zoo_name] == seed_shapes[seed_name], (zoo_name, seed_name)

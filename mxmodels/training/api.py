@@ -43,6 +43,11 @@ def train(model=None, data=None, out=None, *, recipe=None, log=print, **options)
         raise UsageError("give an output directory (--out DIR)")
     if not cfg.model:
         raise UsageError("give --model NAME or a --recipe")
+    from ..registry import model_config
+    try:
+        model_config(cfg.model)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if cfg.recipe and not cfg.quiet:
         show(cfg, log)
     if cfg.launch:

@@ -7,9 +7,13 @@ every layer after its place in the net: the stem `RA_conv1`, the units `RAN_R_un
 `_sm_c1x1_{a,b}` (mask head) and `_RB_last` / `_rb_last`; inside a unit, `_c1x1` (input BN),
 `_c1x1_a`, `_c3x3`, `_c1x1_b`, `_bn_c1x1_b`, `_se_{1,2}`, `_conv1sc`, `_bn_sc`; layer kinds
 add `_conv2d`, `_batchnorm`, `_prelu`; the Option-E head is `bn1`, `pre_fc1`, `fc1`.
-`seed_names(net)` walks a zoo face attention model and gives each Gluon parameter the name
-that symbol file gives the same weight, so `load_seed_checkpoint` loads an insightface
-checkpoint (PREFIX-NNNN.params) trained with the seed's symbol into the zoo model.
+Its `fcrunet.py` (modified CRU-Net) names the stem `conv1` / `conv1-bn1`, the units
+`conv{2..5}_x_{i}` with parts `c1x1-a`, `c3x3-b` / `c3x3-b(1)`, `c1x1-b`, `c1x1-c`,
+`bn-c1x1-c`, projections `c1x1-w(s/N)`, and the shared CRU bases `<set>_1x1_bases[dim3]` and
+`<set>_3x3_bases[dim21]`. `seed_names(net)` walks a zoo face model and gives each Gluon
+parameter the name the seed's symbol file gives the same weight, so `load_seed_checkpoint`
+loads an insightface checkpoint (PREFIX-NNNN.params) trained with the seed's symbol into the
+zoo model.
 """
 import mxnet as mx
 from mxnet.gluon import nn
@@ -18,8 +22,10 @@ from caffe2mx.converter.errors import UsageError
 
 from ..attention import ResidualAttentionNet
 from ..blocks.attention import AttentionModule, MaskBranch, MaskHead
+from ..blocks.cru import FaceCRUUnit, FaceResNeXtUnit
 from ..blocks.heads import EmbeddingHead
 from ..blocks.residual import FaceBottleneck, SqueezeExcitation
+from ..cru_net import FaceCRUNet
 
 _SUFFIX = {"weight": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta",
            "running_mean": "moving_mean", "running_var": "moving_var", "alpha": "gamma"}
@@ -89,11 +95,91 @@ def _mask(mask, name, out):
     _named(head.conv2, f"{name}_sm_c1x1_b", out)
 
 
+def _head(head, out):
+    _layer(head.bn1, "bn1", out)
+    _layer(head.pre_fc1, "pre_fc1", out)
+    _layer(head.fc1, "fc1", out)
+
+
+def _complete(net, out):
+    missing = sorted(set(net.collect_params().keys()) - set(out))
+    if missing:
+        raise TypeError(f"parameters without a seed name: {missing[:5]}")
+    return out
+
+
+def _resnext(unit, name, out):
+    """fcrunet.py Residual_unit: c1x1-a (BN, conv), c3x3-b, c1x1-c (BN, PReLU, conv),
+    bn-c1x1-c, projection c1x1-w(s/2) + bn-c1x1-w(s/2)."""
+    if not isinstance(unit, FaceResNeXtUnit):
+        raise TypeError(f"expected a face ResNeXt unit for {name}")
+    body = list(unit.body._children.values())
+    parts = ["c1x1-a", "c1x1-a", "c3x3-b", "c3x3-b", "c3x3-b", "c1x1-c", "c1x1-c", "c1x1-c",
+             "bn-c1x1-c"]
+    for block, part in zip(body, parts):
+        _named(block, f"{name}_{part}", out)
+    if unit.shortcut is not None:
+        conv, bn = unit.shortcut._children.values()
+        stride = conv._kwargs["stride"][0]
+        _named(conv, f"{name}_c1x1-w(s/{stride})", out)
+        _named(bn, f"{name}_bn-c1x1-w(s/{stride})", out)
+
+
+def _cru(unit, name, bases, out):
+    """fcrunet.py CR_unit; the shared 1x1 and depthwise 3x3 weights are the variables
+    `<set>_1x1_bases[dim3]_weight` and `<set>_3x3_bases[dim21]_weight`."""
+    if not isinstance(unit, FaceCRUUnit):
+        raise TypeError(f"expected a face CRU unit for {name}")
+    if unit.proj_in is not None:
+        conv, bn = unit.proj_in._children.values()
+        _named(conv, f"{name}_c1x1-w(s/1)", out)
+        _named(bn, f"{name}_bn-c1x1-w(s/1)", out)
+        conv, bn = unit.shortcut._children.values()
+        _named(conv, f"{name}_c1x1-w(s/key)", out)
+        _named(bn, f"{name}_bn-c1x1-w(s/key)", out)
+    _named(unit.bn1, f"{name}_c1x1-a", out)
+    _named(unit.act1, f"{name}_c1x1-a", out)
+    out[unit.shared_1x1.weight.name] = f"{bases}_1x1_bases[dim3]_weight"
+    _named(unit.bn2, f"{name}_c3x3-b(1)", out)
+    _named(unit.act2, f"{name}_c3x3-b(1)", out)
+    out[unit.shared_dw3x3.weight.name] = f"{bases}_3x3_bases[dim21]_weight"
+    _named(unit.bn3, f"{name}_c1x1-b", out)
+    _named(unit.act3, f"{name}_c1x1-b", out)
+    _named(unit.conv3, f"{name}_c1x1-b", out)
+    _named(unit.bn4, f"{name}_c1x1-c", out)
+    _named(unit.act4, f"{name}_c1x1-c", out)
+    _named(unit.conv4, f"{name}_c1x1-c", out)
+    _named(unit.bn5, f"{name}_bn-c1x1-c", out)
+
+
+def _cru_net_names(net):
+    """fcrunet.py: conv1 / conv1-bn1, units conv{2..5}_x_{i}; shared bases `conv3_x` for
+    stage 3 and `conv4_x_{1,2,3}` for each six units of stage 4."""
+    out = {}
+    conv, bn, act, *stages = net.features._children.values()
+    _named(conv, "conv1", out)
+    _named(bn, "conv1-bn1", out)
+    _named(act, "conv1-bn1", out)
+    for s, stage in enumerate(stages, start=2):
+        for i, unit in enumerate(stage._children.values(), start=1):
+            name = f"conv{s}_x_{i}"
+            if s in (2, 5):
+                _resnext(unit, name, out)
+            else:
+                _cru(unit, name, "conv3_x" if s == 3 else f"conv4_x_{(i - 1) // 6 + 1}", out)
+    _head(net.head, out)
+    return _complete(net, out)
+
+
 def seed_names(net):
-    """{zoo parameter name: fresattnet parameter name} for a face attention model
-    (face_attention56/92, with or without SE)."""
+    """{zoo parameter name: seed symbol parameter name} for a face attention model
+    (fresattnet.py; face_attention56/92, with or without SE) or a face CRU-Net (fcrunet.py;
+    face_cru_net56/116)."""
+    if isinstance(net, FaceCRUNet):
+        return _cru_net_names(net)
     if not isinstance(net, ResidualAttentionNet) or not isinstance(net.output, EmbeddingHead):
-        raise UsageError("seed names exist for the face attention models (face_attention56/92)")
+        raise UsageError("seed names exist for the face models (face_attention56/92, "
+                         "face_cru_net56/116)")
     out = {}
     stem, *attention_stages, last = net.features._children.values()
     conv, bn, act = stem._children.values()
@@ -116,19 +202,13 @@ def seed_names(net):
             _unit(post, f"{name}_RB_last" if s == 1 else f"{name}_rb_last", out)
     for j, u in enumerate(last._children.values(), start=1):
         _unit(u, f"RAN_R_unit4_{j}", out)
-    head = net.output
-    _layer(head.bn1, "bn1", out)
-    _layer(head.pre_fc1, "pre_fc1", out)
-    _layer(head.fc1, "fc1", out)
-    missing = sorted(set(net.collect_params().keys()) - set(out))
-    if missing:
-        raise TypeError(f"parameters without a seed name: {missing[:5]}")
-    return out
+    _head(net.output, out)
+    return _complete(net, out)
 
 
 def load_seed_checkpoint(net, params_file):
-    """Load an insightface PREFIX-NNNN.params written with the fresattnet symbol into the zoo
-    face attention model `net`; extra training-only arrays (the margin weight fc7_weight) are
+    """Load an insightface PREFIX-NNNN.params written with the seed's symbol (fresattnet.py or
+    fcrunet.py) into the zoo face model `net`; extra training-only arrays (the margin weight fc7_weight) are
     ignored, anything else unmatched is an error listing it. Returns the name map used."""
     names = seed_names(net)
     try:

@@ -57,6 +57,8 @@ class Run:
         self.face = config.kind == "embedding"
         self.train_data, self.val_data, self.kind = open_data(cfg, self.side, Shard(self.rank, self.workers))
         self.classes = cfg.classes or getattr(self.train_data, "classes", None)
+        mx.random.seed(cfg.seed)          # initialisation: the same weights for the same seed
+        np.random.seed(cfg.seed)
         self.net, self.head, self.facts = build(cfg, getattr(self.train_data, "classes", None), self.ctxs)
         self.norm = normaliser(self.mean, self.std, self.ctxs[0])
         self.device_batch = cfg.batch_size

@@ -41,6 +41,6 @@ class MarginHead(HybridBlock):
         target = F.pick(cos, label, axis=1)
         theta = F.arccos(F.clip(target, -1.0 + 1e-7, 1.0 - 1e-7))
         with_margin = F.cos(theta * self.m1 + self.m2) - self.m3
-        delta = F.one_hot(label, self.classes) * F.expand_dims(with_margin - target, 1)
+        delta = F.broadcast_mul(F.one_hot(label, self.classes), F.expand_dims(with_margin - target, 1))
         return (cos + delta) * self.s
 
