@@ -74,6 +74,8 @@ class Run:
         if self.head is not None:
             params.update(self.head.collect_params().items())
         params = {k: p for k, p in params.items() if p.grad_req != "null"}
+        if not params:
+            raise UsageError(f"--freeze {cfg.freeze} leaves no parameter to train")
         opt = {"learning_rate": self.lr, "wd": cfg.wd, "momentum": cfg.momentum,
                "lr_scheduler": build_schedule(cfg, self.lr, self.steps)}
         if cfg.dtype == "float16":
