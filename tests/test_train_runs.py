@@ -25,10 +25,10 @@ QUICK = dict(model="slim_attention56", data="digits", model_kwargs=TINY, batch_s
              lr_mode="cosine", warmup_epochs=1, lr=0.1, quiet=True)
 
 
-def _cli(*args, cwd=None, env=None):
+def _cli(*args, cwd=None, env=None, timeout=600):
     import os
     return subprocess.run([sys.executable, "-m", "caffe2mx", "train", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600, env=dict(os.environ, **(env or {})))
+                          text=True, cwd=cwd, timeout=timeout, env=dict(os.environ, **(env or {})))
 
 
 def _log(out):
@@ -119,7 +119,7 @@ def test_two_workers_one_server_disjoint_shards(tmp_path):
 
 @pytest.mark.slow
 def test_digits_demo_recipe_reaches_95(tmp_path):
-    run = _cli("--recipe", "digits-demo", "--out", str(tmp_path))
+    run = _cli("--recipe", "digits-demo", "--out", str(tmp_path), timeout=3600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _log(tmp_path)[-1]["val_acc"] >= 0.95
 
@@ -127,7 +127,7 @@ def test_digits_demo_recipe_reaches_95(tmp_path):
 @pytest.mark.slow
 def test_digits_demo_two_workers_reaches_95(tmp_path):
     run = _cli("--recipe", "digits-demo", "--launch", "local", "--workers", "2", "--servers", "1",
-               "--kvstore", "dist_sync", "--out", str(tmp_path))
+               "--kvstore", "dist_sync", "--out", str(tmp_path), timeout=3600)
     assert run.returncode == 0, run.stderr[-3000:]
     ids = [set(json.loads((tmp_path / f"shard-{r}.json").read_text())["ids"]) for r in (0, 1)]
     assert not ids[0] & ids[1]

@@ -30,6 +30,17 @@ class LaunchError(Caffe2MXError):
     """A process of the job failed."""
 
 
+def _die_with_parent():
+    """In a child: ask Linux to send SIGTERM when the launcher dies, even if it is killed
+    outright, so no worker or server outlives its job (a no-op where prctl is missing)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -99,10 +110,11 @@ def launch(cfg, explicit, out, log=print):
         for role, i, argv, env in procs:
             full_env = dict(os.environ, **env)
             if role == "worker":
-                p = subprocess.Popen(argv, env=full_env)
+                p = subprocess.Popen(argv, env=full_env, preexec_fn=_die_with_parent)
             else:
                 logf = open(job / f"{role}-{i}.log", "w")
-                p = subprocess.Popen(argv, env=full_env, stdout=logf, stderr=subprocess.STDOUT)
+                p = subprocess.Popen(argv, env=full_env, stdout=logf, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
                 logf.close()
             started.append((role, i, p))
             if role == "scheduler":

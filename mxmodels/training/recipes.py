@@ -30,7 +30,7 @@ RECIPES = {r.name: r for r in (
         "slim Residual Attention-56 on scikit-learn's 8x8 digits (upscaled to 32x32), CPU minutes",
         "this project (no seed): the CI-sized demonstration of the trainer",
         "caffe2mx train --recipe digits-demo --out DIR",
-        dict(model="slim_attention56", data="digits", epochs=10, batch_size=32, lr=0.1,
+        dict(model="slim_attention56", data="digits", epochs=12, batch_size=32, lr=0.1,
              lr_mode="cosine", warmup_epochs=1, optimizer="nag", momentum=0.9, wd=1e-4,
              init="msra", num_workers=1),
         ("slim_attention56 = cifar_attention56 at 1/8 width (16/32/64/128, stem 8), 0.118M "
