@@ -195,7 +195,7 @@ def test_face_training_run_writes_insightface_checkpoints(tmp_path):
     _face_folder(tmp_path / "faces")
     out = tmp_path / "run"
     rows = train(model="face_attention56", data=str(tmp_path / "faces"), out=out, epochs=2,
-                 batch_size=20, lr=0.05, model_kwargs={"emb_size": 16, "widths": [8, 16, 32, 64],
+                 batch_size=20, lr=0.01, model_kwargs={"emb_size": 16, "widths": [8, 16, 32, 64],
                                                         "stem_width": 8}, quiet=True)
     assert [r["epoch"] for r in rows] == [1, 2]
     assert all(0 <= r["val_acc"] <= 1 and "val_digits_pairs" in r for r in rows)
@@ -213,7 +213,7 @@ def test_face_training_run_writes_insightface_checkpoints(tmp_path):
     net = mx.gluon.SymbolBlock(fc1, [mx.sym.var("data")])
     for name, param in net.collect_params().items():
         param._load_init(args[name] if name in args else auxs[name], mx.cpu())
-    np.testing.assert_allclose(net(mx.nd.array(x)).asnumpy(), emb, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(net(mx.nd.array(x)).asnumpy(), emb, rtol=1e-4, atol=1e-5 * np.abs(emb).max())
 
 
 # --- the same for fcrunet.py's modified CRU-Net: names and shapes, by shape inference ------
