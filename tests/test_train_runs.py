@@ -220,10 +220,6 @@ def _printed(recipe):
     return text, values
 
 
-def _as_printed(value):
-    return str(value)
-
-
 @pytest.mark.parametrize("recipe", sorted(SEED_COMMANDS))
 def test_recipe_prints_the_seed_hyper_parameters(recipe):
     from caffe2mx.mxmodels.training.options import flag

@@ -13,7 +13,7 @@ from caffe2mx.converter.errors import UsageError
 
 from ..registry import model_config
 from . import checkpoint, history, tricks
-from .data import ArrayData, Shard, VerificationData, open_data, normaliser
+from .data import Shard, VerificationData, normaliser, open_data
 from .distributed import connect
 from .network import build
 from .schedule import build_schedule

@@ -88,7 +88,7 @@ def _output_width(net):
     return found[2]._units if found else None
 
 
-def build(cfg, data_classes, ctxs, log=print):
+def build(cfg, data_classes, ctxs):
     """(net, margin head or None, facts dict) ready to train on `ctxs`."""
     config = model_config(cfg.model)
     kwargs = dict(cfg.model_kwargs or {})
