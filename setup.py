@@ -34,6 +34,8 @@ CORE = [
     "graphviz>=0.8.1,<0.9",       # mxnet 1.9.1 pins graphviz < 0.9
 ]
 
+TRAIN = ["scikit-learn>=1.3,<1.6", "matplotlib>=3.7,<3.10", "tqdm>=4.60"]
+
 setup(
     name="caffe2mx",
     version=re.search(r'VERSION = "([^"]+)"', open("converter/version.py").read()).group(1),
@@ -54,7 +56,10 @@ setup(
         "onnx": ["onnxruntime>=1.17,<1.20"],
         # `export-onnx --simplify`; onnxsim is not used by default: it pulls in numpy 2.
         "simplify": ["onnxoptimizer>=0.4"],
-        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"],
+        # `caffe2mx train`: scikit-learn's bundled digits (demo data), matplotlib (learning
+        # curve), tqdm (progress bar). Horovod is optional and installed by hand (`--kvstore horovod`).
+        "train": TRAIN,
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"] + TRAIN,
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

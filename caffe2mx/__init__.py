@@ -25,3 +25,4 @@ class _CallableVerify(type(_verify_package)):
 
 _verify_package.__class__ = _CallableVerify
 verify = _verify_package
+from .mxmodels.training import train  # noqa: E402,F401

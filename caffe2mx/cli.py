@@ -14,7 +14,7 @@ from . import __version__, commands
 from .converter.errors import Caffe2MXError
 
 #: order in `--help`; modules not listed come after, alphabetically
-ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visualize", "dump-script"]
+ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visualize", "dump-script", "train"]
 
 
 def _command_modules():

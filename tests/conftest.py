@@ -70,3 +70,21 @@ def write_test_caffemodel(path, blobs, types=None, text=None, net_name="test"):
         layers = [(caffe_pb.LayerParameter(name=n, type=types[n]), b) for n, b in blobs.items()]
     write_caffemodel(str(path), net_name, layers)
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run tests marked slow (full-length training runs; CAFFE2MX_SLOW=1 too)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: full-length runs, skipped unless --slow or CAFFE2MX_SLOW=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or os.environ.get("CAFFE2MX_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (or CAFFE2MX_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -20,15 +20,19 @@ def add_arguments(p):
                         "Gluon model NAME (same as --zoo)")
     p.add_argument("--zoo", metavar="NAME", help="a registered Gluon model instead of a prototxt")
     p.add_argument("--zoo-input-shape", "--input-shape-zoo", dest="zoo_input_shape", metavar="N,C,H,W",
-                   help="input shape for a Gluon model (default: the model's native input)")
+                   help="input shape for a Gluon model (default: one image at the model's native size, from its "
+                        "registered config: 224, 32 for CIFAR models, 112 for face models)")
     add_input_shape(p)
     p.add_argument("--json", action="store_true", help="rows and totals as JSON")
 
 
 def native_input_shape(name):
-    """The input a registered model is built for: CIFAR 32x32, face 112x112, ImageNet 224x224."""
-    side = 32 if name.startswith("cifar_") else 112 if name.startswith("face_") else 224
-    return (1, 3, side, side)
+    """One image at the size the registered model is built for (its registry config)."""
+    from ..mxmodels import model_config
+    try:
+        return model_config(name).input_shape
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def gluon_rows(name, input_shape=None):
