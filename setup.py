@@ -54,7 +54,11 @@ setup(
         "onnx": ["onnxruntime>=1.17,<1.20"],
         # `export-onnx --simplify`; onnxsim is not used by default: it pulls in numpy 2.
         "simplify": ["onnxoptimizer>=0.4"],
-        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"],
+        # `--proto my_caffe.proto`: a fork's parameter messages read from .proto text (pure Python);
+        # without it --proto takes a descriptor set written by protoc
+        "proto": ["proto-schema-parser>=2.1,<3"],
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4",
+                 "proto-schema-parser>=2.1,<3"],
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

@@ -12,6 +12,7 @@ from .graph import build_graph
 from .layers.norm import BN_BLOB3_MODES
 from .model_files import Conversion, check_output_prefix, load, output_prefix, save  # noqa: F401
 from .passes import fuse_batchnorm_scale
+from .plugins import load_installed
 from .prototxt import read_prototxt
 from .shapes import check_supported, infer_shapes
 from .weights import bind_weights
@@ -45,6 +46,7 @@ class LoadedNet:
 def read_net(prototxt, input_shapes=None, progress=None):
     """Parse, validate and shape a net: the front end, run once per command."""
     say = progress or (lambda msg: None)
+    load_installed()  # installed packages' plug-ins (entry points), once per process
     say(f"reading {prototxt}")
     graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
