@@ -42,6 +42,7 @@ ENTRY_POINT_GROUP = "caffe2mx.layers"
 _LAYER_REGISTRIES = {}
 _LOADED = {}  # resolved path or "entry point NAME" -> Plugin
 _INSTALLED_LOADED = []
+_PROTOS = []  # --proto files merged into the schema, in order
 _ACTIVE = []  # the registries' contents before the plug-in being loaded now, per registry name
 
 
@@ -119,7 +120,15 @@ def load_proto(path):
     """Extend the schema with a fork's parameter messages (.proto, or a protoc descriptor set);
     returns the notes on what was renumbered. See caffe2mx.converter.proto.user_schema."""
     from .proto import user_schema
-    return user_schema.extend_schema(path)
+    notes = user_schema.extend_schema(path)
+    _PROTOS.append(str(path))
+    return notes
+
+
+def extensions_in_use():
+    """What the name map records of the plug-ins and .proto files loaded when a net was
+    converted (for a reader of the files; nothing is ever loaded from this record)."""
+    return {"plugins": [p.source for p in _LOADED.values()], "protos": list(_PROTOS)}
 
 
 def _identifier(text):

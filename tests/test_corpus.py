@@ -42,9 +42,6 @@ DEFAULT_SHAPES = {
     # declares 1x3x1x1 ("defined at runtime"); OpenPose resizes images to its net resolution;
     # 184 = 368/2 keeps every stage's 7x7 convolutions on a 23x23 map
     "openpose_coco": {"image": (1, 3, 184, 184)},
-    # fully convolutional with pad 100 on conv1_1, so any size is valid; 500x500 is its
-    # PASCAL VOC size, 64x64 still leaves fc6 (7x7) a 3x3 map and keeps every Crop valid
-    "fcn8s_voc": {"data": (1, 3, 64, 64)},
 }
 
 #: --input-shape for the nightly run instead of the declared shape
@@ -52,10 +49,13 @@ NIGHTLY_SHAPES = {
     "openpose_coco": {"image": (1, 3, 368, 368)},  # OpenPose's default net resolution (368 high)
 }
 
-#: run only nightly: at their declared size (which their fixed-size layers need: PSPNet's
-#: pyramid pooling kernels fit a 60x60 map, SSD's last priors need 300x300) they take more
-#: than the whole default budget of this file
-SLOW = {"pspnet50_ade20k", "ssd300_vgg", "faster_rcnn_vgg16"}
+#: run only nightly (at the declared size): nets whose cost no smaller input removes
+SLOW = {
+    "pspnet50_ade20k": "its pyramid pooling kernels (60, 30, 20, 10) are sized for the 60x60 map of a 473x473 input",
+    "ssd300_vgg": "its priors and last convolutions need the 300x300 input",
+    "faster_rcnn_vgg16": "VGG-16 with a 25088x4096 fc6 (103M parameters) behind ROI pooling",
+    "fcn8s_voc": "fc6 is a 7x7x512x4096 convolution: 134M parameters at any input size",
+}
 
 #: nets with a layer that truly cannot be expressed in MXNet: they must fail with the one
 #: complete error (net -> why). None so far.

@@ -33,13 +33,17 @@ EXT = ["--plugin", str(PLUGIN), "--proto", str(PROTO)]
 def isolated():
     """Each test starts from caffe2mx's own registries and schema and leaves them so: other test
     files check that every registered type has sweep cases, which a plug-in's type has not."""
-    regs = (layer_registry._HANDLERS, ref_registry._HANDLERS, onnx_registry._TRANSLATORS, plugins._LOADED)
+    regs = (layer_registry._HANDLERS, ref_registry._HANDLERS, onnx_registry._TRANSLATORS, plugins._LOADED,
+            plugins._PROTOS)
     onnx_registry._load_translators()
-    saved = [dict(r) for r in regs]
+    saved = [r.copy() for r in regs]
     yield
     for reg, before in zip(regs, saved):
         reg.clear()
-        reg.update(before)
+        if isinstance(reg, dict):
+            reg.update(before)
+        else:
+            reg.extend(before)
     schema.reset()
 
 
@@ -68,6 +72,7 @@ def test_fork_layer_converts_verifies_and_exports_through_the_cli(tmp_path, caps
                        if nodes[n]["op"] == "_mul_scalar"] for layer in ("act1", "act2")}
     assert scalars["act1"] == [pytest.approx(0.2)]
     assert scalars["act2"] == [pytest.approx(1 / 6, rel=1e-6)]
+    assert nm["extensions"] == {"plugins": [str(PLUGIN)], "protos": [str(PROTO)]}
 
 
 def test_without_the_proto_the_fork_field_is_one_located_error(tmp_path, capsys):
