@@ -39,9 +39,9 @@ _TEN_CROPS = {"bvlc_alexnet_v1": "data", "bvlc_caffenet_v0": "data", "bvlc_googl
 DEFAULT_SHAPES = {
     **{net: {blob: (1, 3, 227, 227) if net != "bvlc_googlenet" else (1, 3, 224, 224)}
        for net, blob in _TEN_CROPS.items()},
-    # declares 1x3x1x1 ("defined at runtime"); OpenPose resizes images to its net resolution;
-    # 184 = 368/2 keeps every stage's 7x7 convolutions on a 23x23 map
-    "openpose_coco": {"image": (1, 3, 184, 184)},
+    # declares 1x3x1x1 ("defined at runtime"): OpenPose resizes each image to its net
+    # resolution; 128x128 leaves every stage's 7x7 convolutions a 16x16 map (stride 8)
+    "openpose_coco": {"image": (1, 3, 128, 128)},
 }
 
 #: --input-shape for the nightly run instead of the declared shape

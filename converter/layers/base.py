@@ -5,6 +5,8 @@ shape rule, blob names and shapes, MXNet emission (and the MXNet ops it may crea
 initialisation and calibration, sample values for parity sweeps, cost, and restrictions.
 Code outside `converter/layers/` asks the handler instead of switching on type strings.
 """
+import sys
+
 import numpy as np
 
 _HANDLERS = {}
@@ -29,7 +31,6 @@ def register(cls):
 
 def describe(obj):
     """`module.Name`, plus the file for code loaded from a plug-in file (whose module name is made up)."""
-    import sys
     module = sys.modules.get(obj.__module__)
     where = f"{obj.__module__}.{obj.__qualname__}"
     path = getattr(module, "__file__", None)
