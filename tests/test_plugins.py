@@ -109,7 +109,11 @@ def test_api_load_plugin_and_proto(tmp_path):
     x = np.random.default_rng(0).uniform(-4, 4, (1, 3, 16, 16)).astype(np.float32)
     from caffe2mx.verify.numpy_ref import forward
     ref = forward(conv.net.graph, {"data": x}, weights={n.name: n.blobs for n in conv.net.graph.nodes if n.blobs})
-    assert ref.blobs["act2"].shape == (1, 4, 14, 14)
+    import mxnet as mx
+    got = conv.to_gluon()(mx.nd.array(x)).asnumpy()
+    want = ref.blobs["act2"]
+    assert got.shape == want.shape == (1, 4, 14, 14)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
 # -- registry rules ------------------------------------------------------------------------------
