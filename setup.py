@@ -59,7 +59,11 @@ setup(
         # `caffe2mx train`: scikit-learn's bundled digits (demo data), matplotlib (learning
         # curve), tqdm (progress bar). Horovod is optional and installed by hand (`--kvstore horovod`).
         "train": TRAIN,
-        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"] + TRAIN,
+        # `--proto my_caffe.proto`: a fork's parameter messages read from .proto text (pure Python);
+        # without it --proto takes a descriptor set written by protoc
+        "proto": ["proto-schema-parser>=2.1,<3"],
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4",
+                 "proto-schema-parser>=2.1,<3"] + TRAIN,
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

@@ -66,11 +66,25 @@ def _is_model_prefix(source):
     return os.path.isfile(f"{source}-symbol.json") and not os.path.isfile(str(source))
 
 
+def load_plugin(path):
+    """Register the layer types of a plug-in file (as `--plugin` does); returns what it added
+    (`.types`). See caffe2mx.converter.plugins for what a plug-in registers and the rules."""
+    from .converter import plugins
+    return plugins.load_plugin(path)
+
+
+def load_proto(path):
+    """Add a fork's parameter messages to the schema (as `--proto` does), before reading nets
+    that use them; returns notes on fields moved to free numbers."""
+    from .converter import plugins
+    return plugins.load_proto(path)
+
+
 def inspect(prototxt, caffemodel=None, *, input_shapes=None):
     """Per-layer rows (type, output shape, parameters, multiply-adds) of a Caffe net."""
     from .converter.inspect import inspect_net
     return inspect_net(_net(prototxt, input_shapes), caffemodel)
 
 
-__all__ = ["convert", "load", "verify", "export_onnx", "inspect", "read_net", "load_net", "convert_net", "save",
+__all__ = ["convert", "load", "verify", "export_onnx", "inspect", "read_net", "load_plugin", "load_proto", "load_net", "convert_net", "save",
            "Conversion", "Net"]

@@ -11,6 +11,8 @@ import sys
 import traceback
 
 from . import __version__, commands
+from .commands._options import load_extensions
+from .converter import plugins
 from .converter.errors import Caffe2MXError
 
 #: order in `--help`; modules not listed come after, alphabetically
@@ -45,6 +47,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        load_extensions(args, warn=lambda note: print(f"note: {note}", file=sys.stderr))
         return int(args._run(args) or 0)
     except Caffe2MXError as exc:
         print(f"caffe2mx {args.command}: error: {exc}", file=sys.stderr)
@@ -55,6 +58,10 @@ def main(argv=None):
     except Exception as exc:  # a bug: say so in one line, keep exit codes 1 and 2 meaningful
         if getattr(args, "debug", False):
             traceback.print_exc()
+        culprit = plugins.blame(exc)
+        if culprit is not None:  # the user's own plug-in code raised: theirs to fix, like bad input
+            print(f"caffe2mx {args.command}: error: {culprit}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
         detail = str(exc).strip().splitlines()
         detail = f": {detail[-1][:200]}" if detail else ""
         print(f"caffe2mx {args.command}: internal error ({type(exc).__name__}{detail}); this is a bug in "

@@ -33,6 +33,8 @@ class Emitter:
         self.mx = mxnet.sym
         self.arg_params, self.aux_params = {}, {}
         self.adjustments = []
+        self.warnings = []
+        self._layer_facts = {}
         self._names = NameAllocator()
         self._node_names = {}
         self._params_of = {}
@@ -94,6 +96,14 @@ class Emitter:
     def adjust(self, node, message):
         self.adjustments.append({"layer": node.name, "type": node.type, "message": message})
 
+    def warn(self, node, message):
+        """Something about the layer's values the user should look at (nothing was changed)."""
+        self.warnings.append({"layer": node.name, "type": node.type, "message": message})
+
+    def record(self, node, key, value):
+        """A fact about how the layer was converted, kept in its name-map entry (e.g. bn_blob3)."""
+        self._layer_facts.setdefault(node.name, {})[key] = value
+
     # -- the net -------------------------------------------------------------------------------
     def _layer_entry(self, node, member):
         entry = {"type": member.type, "line": member.line, "mxnet_op": self.name(node),
@@ -101,6 +111,7 @@ class Emitter:
                  "tops": list(member.caffe_tops), "bottoms": list(member.caffe_bottoms)}
         if node.fused:
             entry["fused_with"] = [f.name for f in node.fused]
+        entry.update(self._layer_facts.get(member.name, {}))
         return entry
 
     def run(self, teacher_forced=False):
@@ -159,6 +170,7 @@ class Emitter:
             "nodes": dict(self.owner),
             "options": self.options,
             "adjustments": self.adjustments,
+            "warnings": self.warnings,
         }
         if teacher_forced:
             name_map["forced_inputs"] = {b: v.name for b, v in forced.items()}

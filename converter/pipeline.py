@@ -12,6 +12,7 @@ from .graph import build_graph
 from .layers.norm import BN_BLOB3_MODES
 from .model_files import Conversion, check_output_prefix, load, output_prefix, save  # noqa: F401
 from .passes import fuse_batchnorm_scale
+from .plugins import extensions_in_use, load_installed
 from .prototxt import read_prototxt
 from .shapes import check_supported, infer_shapes
 from .weights import bind_weights
@@ -45,6 +46,7 @@ class LoadedNet:
 def read_net(prototxt, input_shapes=None, progress=None):
     """Parse, validate and shape a net: the front end, run once per command."""
     say = progress or (lambda msg: None)
+    load_installed()  # installed packages' plug-ins (entry points), once per process
     say(f"reading {prototxt}")
     graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
@@ -77,6 +79,9 @@ def convert_net(net, *, bn_blob3="inv_std", progress=None):
     em = Emitter(graph, net.shapes, options={"bn_blob3": bn_blob3})
     symbol, args, auxs, name_map = em.run()
     name_map["caffemodel"] = net.caffemodel
+    extensions = extensions_in_use()
+    if any(extensions.values()):
+        name_map["extensions"] = extensions
     nd = _mx().nd
     return Conversion(symbol=symbol, arg_params={k: nd.array(v, dtype="float32") for k, v in args.items()},
                       aux_params={k: nd.array(v, dtype="float32") for k, v in auxs.items()},

@@ -1,6 +1,7 @@
 """Whole-net validation and shape inference with Caffe's rules (from the handlers)."""
 from .errors import ModelError, ModelErrors
 from .layers import handler_for, is_internal, supported_types
+from .proto import caffe_pb
 
 
 def _err(graph, node, msg):
@@ -13,7 +14,8 @@ def check_supported(graph):
     for node in graph.nodes:
         h = None if is_internal(node.type) else handler_for(node.type)
         problems += [ModelError(f"unknown field {u.describe()}: not in caffe2mx's schema, and it may change what "
-                                f"the layer computes", file=graph.file, line=u.line, layer=node.name,
+                                f"the layer computes (a fork's parameters? give its .proto with --proto)",
+                                file=graph.file, line=u.line, layer=node.name,
                                 layer_type=node.type) for u in node.unknown_fields]
         problems += [_err(graph, node, f"sets {f}, a fork's field that caffe2mx does not convert for {node.type}")
                      for f in node.fork_fields if f not in getattr(h, "fork_fields", ())]
@@ -28,7 +30,14 @@ def check_supported(graph):
         lo, hi = h.n_tops
         if not lo <= len(node.tops) <= hi:
             problems.append(_err(graph, node, f"produces {lo}{'' if lo == hi else '+'} top(s), got {len(node.tops)}"))
-        problems += [_err(graph, node, m) for m in h.check(node)]
+        try:
+            problems += [_err(graph, node, m) for m in h.check(node)]
+        except AttributeError as exc:  # a plug-in's handler reading its fork's field
+            field = str(exc).strip("'\"")
+            if field in caffe_pb.LayerParameter.DESCRIPTOR.fields_by_name or not field.endswith("_param"):
+                raise
+            problems.append(_err(graph, node, f"its handler reads {field}, which caffe2mx's schema does not have: "
+                                              f"give the fork's .proto with --proto"))
     if unsupported:
         raise ModelErrors(f"{graph.file}: {len(unsupported)} unsupported layer(s):", unsupported + problems,
                           footer="Supported layer types: " + ", ".join(supported_types()))

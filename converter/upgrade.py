@@ -45,8 +45,14 @@ V0_TO_V1 = {
     "split": "SPLIT", "tanh": "TANH", "window_data": "WINDOW_DATA",
 }
 
-_V1 = caffe_pb.V1LayerParameter
-_V1_PARAM_FIELDS = [f.name for f in _V1.DESCRIPTOR.fields if f.name.endswith("_param")]
+
+
+def _v1():
+    """The V1 message class, looked up per use: --proto rebuilds the schema's classes."""
+    return caffe_pb.V1LayerParameter
+
+
+_V1_PARAM_FIELDS = [f.name for f in _v1().DESCRIPTOR.fields if f.name.endswith("_param")]
 
 # V0 field -> {V0 type: (V1 parameter message, its field, how: "set" | "add" | "copy")}.
 # Fields that go to transform_param for every type are in _V0_TRANSFORM.
@@ -124,7 +130,7 @@ def fold_v0_padding(layers, inputs=()):
     for i, block in enumerate(layers):
         v0 = block.layer
         if v0.type != "padding":
-            copy = _V1()
+            copy = caffe_pb.V1LayerParameter()
             copy.CopyFrom(block)
             position[i] = len(out)
             out.append([copy, i, []])
@@ -153,10 +159,10 @@ def fold_v0_padding(layers, inputs=()):
 def v0_to_v1(block):
     """A V1 layer from a V1 block holding a V0 layer; also the V0 fields that had no home."""
     v0 = block.layer
-    out = _V1(name=v0.name, bottom=block.bottom, top=block.top)
+    out = caffe_pb.V1LayerParameter(name=v0.name, bottom=block.bottom, top=block.top)
     if v0.HasField("type"):
         v1_name = V0_TO_V1.get(v0.type)
-        out.type = _V1.LayerType.Value(v1_name) if v1_name else _V1.NONE
+        out.type = _v1().LayerType.Value(v1_name) if v1_name else _v1().NONE
     out.blobs.extend(v0.blobs)
     out.blobs_lr.extend(v0.blobs_lr)
     out.weight_decay.extend(v0.weight_decay)
@@ -187,9 +193,9 @@ def v0_to_v1(block):
 
 def upgrade_data_transformation(v1):
     """A copy of a V1 data layer with scale/mean_file/crop_size/mirror moved into transform_param."""
-    out = _V1()
+    out = caffe_pb.V1LayerParameter()
     out.CopyFrom(v1)
-    field = _DATA_TRANSFORM.get(_V1.LayerType.Name(v1.type)) if v1.type in _V1.LayerType.values() else None
+    field = _DATA_TRANSFORM.get(_v1().LayerType.Name(v1.type)) if v1.type in _v1().LayerType.values() else None
     if field is None or not out.HasField(field):
         return out
     old = getattr(out, field)
@@ -203,7 +209,7 @@ def upgrade_data_transformation(v1):
 def v1_to_v2(v1):
     """A new LayerParameter with a V1 layer's content; the V1 message is left as it is."""
     layer = caffe_pb.LayerParameter(name=v1.name, bottom=v1.bottom, top=v1.top)
-    type_name = _V1.LayerType.Name(v1.type) if v1.type in _V1.LayerType.values() else str(v1.type)
+    type_name = _v1().LayerType.Name(v1.type) if v1.type in _v1().LayerType.values() else str(v1.type)
     layer.type = V1_TO_V2.get(type_name, type_name)
     layer.include.extend(v1.include)
     layer.exclude.extend(v1.exclude)

@@ -2,7 +2,8 @@
 
 A caffemodel is accepted positionally and as `--caffemodel`; a converted model is `--model
 PREFIX`; `--seed` is the seed of seeded weights and `--input-seed` that of a random input;
-`-o` takes a prefix or a directory; `--input-shape NAME=N,C,H,W` (repeatable) shapes a net input.
+`-o` takes a prefix or a directory; `--input-shape NAME=N,C,H,W` (repeatable) shapes a net input,
+and comes with `--plugin FILE.py` / `--proto FILE.proto` (your own layer types and their parameters).
 (A private module: the CLI skips `_`-names.)
 """
 from ..converter.errors import UsageError
@@ -44,8 +45,34 @@ INPUT_SHAPE_HELP = ("shape of the net input NAME (repeatable): sets it for a dat
 
 
 def add_input_shape(p, help=INPUT_SHAPE_HELP):
-    """`--input-shape NAME=N,C,H,W`, repeatable; read it back with `input_shapes(args)`."""
+    """`--input-shape NAME=N,C,H,W`, repeatable; read it back with `input_shapes(args)`.
+
+    Every command that reads a net takes it, so it also brings the options that extend what
+    a net may contain (`--plugin`, `--proto`; see add_extensions)."""
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=N,C,H,W", help=help)
+    add_extensions(p)
+
+
+def add_extensions(p):
+    """`--plugin FILE.py` and `--proto FILE.proto` (both repeatable), loaded by the CLI before the
+    command runs (load_extensions), so before any net is read."""
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                   help="a Python file registering your own layer types (handler + NumPy reference; see the "
+                        "README's plug-in section); repeatable. Only files named here are imported")
+    p.add_argument("--proto", action="append", default=[], metavar="FILE.proto",
+                   help="your fork's parameter messages (a .proto, or a descriptor set from protoc "
+                        "--descriptor_set_out), added to the schema so `my_param { ... }` parses; repeatable")
+
+
+def load_extensions(args, warn=None):
+    """Load the --proto files, then the --plugin files, in the order given (no-op without them)."""
+    from ..converter import plugins
+    for path in getattr(args, "proto", None) or ():
+        for note in plugins.load_proto(path):
+            if warn is not None:
+                warn(note)
+    for path in getattr(args, "plugin", None) or ():
+        plugins.load_plugin(path)
 
 
 def input_shapes(args):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..api import convert
 from ..converter.errors import ModelError, UsageError
+from ..converter.layers.norm import bn_reading_statement
 from ..converter.model_files import check_output_prefix, output_prefix, save
 from ..progress import Progress
 from ._options import add_bn_blob3, add_input_shape, add_seed, add_weights, input_shapes, weights_of
@@ -69,6 +70,11 @@ def run(args):
         print(f"note: {note}", file=sys.stderr)
     for adj in conv.name_map["adjustments"]:
         print(f"adjusted: layer '{adj['layer']}' ({adj['type']}): {adj['message']}", file=sys.stderr)
+    statement = bn_reading_statement(conv.name_map)
+    if statement:
+        print(f"note: {statement}", file=sys.stderr)
+    for w in conv.name_map.get("warnings", ()):
+        print(f"warning: layer '{w['layer']}' ({w['type']}): {w['message']}", file=sys.stderr)
     if not args.quiet:
         for f in files.values():
             print(f)

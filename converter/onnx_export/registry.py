@@ -12,7 +12,10 @@ def translates(*ops):
     def deco(fn):
         for op in ops:
             if op in _TRANSLATORS:
-                raise ValueError(f"MXNet op '{op}' registered twice")
+                from ..layers.base import describe
+                raise ValueError(f"MXNet op '{op}' has two ONNX translators: {describe(_TRANSLATORS[op])} and "
+                                 f"{describe(fn)}")
+        for op in ops:
             _TRANSLATORS[op] = fn
         return fn
     return deco
