@@ -16,7 +16,7 @@ import pytest
 from caffe2mx.cli import main
 from caffe2mx.converter import plugins
 from caffe2mx.converter import proto as schema
-from caffe2mx.converter.errors import ModelErrors, UsageError
+from caffe2mx.converter.errors import Caffe2MXError, ModelErrors, UsageError
 from caffe2mx.converter.layers import base as layer_registry
 from caffe2mx.converter.onnx_export import registry as onnx_registry
 from caffe2mx.converter.proto import user_schema
@@ -272,7 +272,7 @@ def test_a_model_file_never_makes_caffe2mx_import_code(tmp_path, monkeypatch):
     net.write_text('input: "x" input_shape { dim: 1 dim: 1 dim: 2 dim: 2 }\n'
                    'layer { name: "p" type: "Python" bottom: "x" top: "y"\n'
                    '        python_param { module: "evil_layer" layer: "Evil" } }\n')
-    with pytest.raises(ModelErrors, match="Python layers are never imported"):
+    with pytest.raises(Caffe2MXError, match="Python layers are never imported"):
         read_net(net)
     assert not (tmp_path / "imported").exists()
 
