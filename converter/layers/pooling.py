@@ -93,6 +93,10 @@ class Pooling(LayerHandler):
                                pooling_convention="full" if ceil else "valid", count_include_pad=True, name=nm)]
         return [self._explicit(node, inputs[0], em, nm, x_shape, out, (kh, kw), (sh, sw), (ph, pw), pool_type)]
 
+    def reduction_length(self, node, in_shapes, out_shapes):
+        (kh, kw), _, _ = geometry(node, in_shapes[0])
+        return kh * kw if node.param.pooling_param.pool != node.param.pooling_param.MAX else 1
+
     @staticmethod
     def _has_empty_window(x, out, k, s, p):
         return any((o - 1) * st - pd >= size for o, st, pd, size in zip(out[2:], s, p, x[2:]))
