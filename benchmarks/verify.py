@@ -1,54 +1,96 @@
-"""Wall time of `caffe2mx verify --reference numpy` on a generated net, stage by stage.
+"""Wall time and peak memory of `caffe2mx verify --reference numpy`, whole and stage by stage.
 
-    python benchmarks/verify.py [prototxts/attention92.prototxt] [--mode convert|model|both]
+    python benchmarks/verify.py [NET.prototxt ...] [--rounds 3] [--no-stages]
 
-`convert`: the CLI as a user runs it on a prototxt with seeded weights (weights drawn and
-BN-calibrated, converted, compared). `model`: a caffemodel and a converted PREFIX written
-beforehand (untimed), then `verify NET W.caffemodel --model PREFIX`.
+Default nets: prototxts/attention92.prototxt and ../shared/fixtures/corpus/pspnet50_ade20k.prototxt
+(473x473), both with seeded weights (drawn, BN-calibrated and converted: conversion included).
+Each round runs, in fresh processes:
+
+- the command a user types, `python -m caffe2mx verify NET -q`: wall time from process start
+  (imports included) and the process's own peak RSS (os.wait4);
+- the same run through the API (`caffe2mx.verification.verify`), which reports each stage's
+  wall time and the peak RSS reached by its end (VerifyRun.timings / .peak_rss_mb).
+
+The machine is shared: the 1-minute load average is printed before and after every run, and
+medians over the rounds are what to compare.
 """
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_NETS = [ROOT / "prototxts" / "attention92.prototxt",
+                ROOT.parent / "shared" / "fixtures" / "corpus" / "pspnet50_ade20k.prototxt"]
+
+STAGES = r'''
+import json, resource, sys, time
+t0 = time.perf_counter()
+import mxnet  # noqa: F401  (imported by conversion anyway; timed apart)
+t1 = time.perf_counter()
+from caffe2mx.verification import verify
+run = verify(sys.argv[1])
+print(json.dumps({"import_mxnet_s": round(t1 - t0, 3), "timings_s": run.timings, "peak_rss_mb": run.peak_rss_mb,
+                  "passed": run.outcome.passed, "rows": len(run.outcome.rows),
+                  "final_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
 
 
-def run_cli(argv):
-    from caffe2mx.cli import main
+def _load():
+    return os.getloadavg()[0]
+
+
+def run_child(argv):
+    """(wall s, peak RSS MB, exit code, stdout) of a fresh process."""
     t = time.perf_counter()
-    rc = main(argv)
-    return rc, time.perf_counter() - t
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t, usage.ru_maxrss / 1024, proc.returncode, out
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("prototxt", nargs="?", default=str(ROOT / "prototxts" / "attention92.prototxt"))
-    p.add_argument("--mode", choices=["convert", "model", "both"], default="both")
+    p.add_argument("nets", nargs="*", type=Path, default=DEFAULT_NETS)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--no-stages", action="store_true", help="only the CLI runs")
     args = p.parse_args()
-    import caffe2mx
-    from caffe2mx.converter.pipeline import read_net, save
-    from caffe2mx.seeding import write_init_weights
-    from caffe2mx.verification import verify
-
-    print(f"{args.prototxt}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    if args.mode in ("convert", "both"):
-        rc, wall = run_cli(["verify", args.prototxt, "--reference", "numpy", "-q"])
-        print(f"caffe2mx verify {args.prototxt} --reference numpy: exit {rc}, {wall:.1f} s wall")
-    if args.mode in ("model", "both"):
-        with tempfile.TemporaryDirectory() as tmp:
-            weights = Path(tmp) / "w.caffemodel"
-            write_init_weights(read_net(args.prototxt), weights, seed=0)
-            save(caffe2mx.convert(args.prototxt, str(weights)), Path(tmp) / "m")
-            t = time.perf_counter()
-            result = verify(args.prototxt, str(weights), model=str(Path(tmp) / "m"))
-            wall = time.perf_counter() - t
-            stages = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
-            print(f"verify NET W.caffemodel --model PREFIX: {'PASS' if result.outcome.passed else 'FAIL'} "
-                  f"({len(result.outcome.rows)} blobs), {wall:.1f} s wall ({stages})")
-    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print(f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    for net in args.nets:
+        if not net.is_file():
+            print(f"{net}: absent, skipped")
+            continue
+        command = [sys.executable, "-m", "caffe2mx", "verify", str(net), "--reference", "numpy", "-q"]
+        print(f"\n== {net.name}\ncommand: caffe2mx verify {net} --reference numpy -q")
+        walls, peaks, stage_runs = [], [], []
+        for r in range(args.rounds):
+            before = _load()
+            wall, peak, rc, _ = run_child(command)
+            walls.append(wall)
+            peaks.append(peak)
+            print(f"  round {r + 1}: exit {rc}, {wall:.1f} s wall, peak RSS {peak:.0f} MB "
+                  f"(load {before:.1f} -> {_load():.1f})")
+            if not args.no_stages:
+                before = _load()
+                _, _, rc, out = run_child([sys.executable, "-c", STAGES, str(net)])
+                if rc == 0:
+                    data = json.loads(out.strip().splitlines()[-1])
+                    stage_runs.append(data)
+                    stages = ", ".join(f"{k} {v:.1f} s / {data['peak_rss_mb'].get(k, 0):.0f} MB"
+                                       for k, v in data["timings_s"].items())
+                    print(f"           stages (wall / peak RSS by its end): import mxnet {data['import_mxnet_s']:.1f} s, "
+                          f"{stages} (load {before:.1f} -> {_load():.1f})")
+        print(f"  median: {statistics.median(walls):.1f} s wall, peak RSS {statistics.median(peaks):.0f} MB "
+              f"(max {max(peaks):.0f} MB) over {len(walls)} rounds")
+        if stage_runs:
+            keys = stage_runs[0]["timings_s"]
+            med = {k: statistics.median(d["timings_s"].get(k, 0) for d in stage_runs) for k in keys}
+            print("  median stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
     return 0
 
 

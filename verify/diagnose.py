@@ -51,9 +51,7 @@ def diagnose_unit(run, unit, version, own, tol, error=None, actual=None):
         row = next((r for r in reversed(run.rows) if r.version == b), None)
         if row is not None:
             dx.inputs.append((b, row.drift, row.drift_bound, row.status))
-    if error:
-        dx.findings.append(error)
-    else:
+    if not error:  # (an MXNet error is the row's own note)
         try:
             culprit = _narrow(run, unit, version, nodes, dx, actual) or culprit
         except Exception as exc:  # the diagnosis is a bonus: never let it hide the verdict

@@ -44,11 +44,14 @@ class SymbolPieces:
         self.auxs = {k: self._nd(v) for k, v in aux_params.items()}
         self.input_vars = dict(name_map["inputs"])  # Caffe input blob -> variable name
         inputs = set(self.input_vars.values())
-        self.entry = {}
+        self.entry, self.missing = {}, {}
         for vid, v in name_map["versions"].items():
             if v["mxnet"] in inputs and v["mxnet"] not in self.index:
                 continue  # a net input MXNet never reads (an Interp's size reference)
-            self.entry[vid] = self._entry(v["mxnet"])
+            try:
+                self.entry[vid] = self._entry(v["mxnet"])
+            except PieceError:
+                self.missing[vid] = v["mxnet"]  # the layer making it is wrong, not the whole model
         self._names = {n["name"] for n in self.nodes}
 
     def _nd(self, value):
@@ -64,7 +67,7 @@ class SymbolPieces:
         raise PieceError(f"the symbol has no output named {output_name!r} (named in the name map)")
 
     def has(self, version):
-        return version in self.entry
+        return version in self.entry or version in self.missing
 
     def piece(self, layers, bottoms, tops, forced=False):
         """A Piece computing `tops` (version ids) of the Caffe `layers` from `bottoms` (version ids).
@@ -72,6 +75,10 @@ class SymbolPieces:
         Free running, only what comes from outside `layers` is fed; `forced`, every one of
         `bottoms` is, even where one of `layers` makes it (each layer reads given values).
         """
+        lost = [t for t in tops if t in self.missing]
+        if lost:
+            raise PieceError(f"the converted symbol has no output {self.missing[lost[0]]!r} for blob {lost[0]!r} "
+                             f"(named in the name map): its layer was lost or rewired")
         owned = set(layers)
         at = {}
         for b in bottoms:

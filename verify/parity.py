@@ -13,6 +13,8 @@ Nothing is held longer than needed: each value is dropped after its last reader,
 comparisons happen as values appear (metrics.compare_many works in small chunks). Float64
 is kept only for the reference chain the judgement rests on.
 """
+import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +34,7 @@ MAX_KEPT_ARRAYS = 8          # failing points whose arrays a report may write
 MAX_KEPT_ELEMENTS = 4_000_000
 #: MXNet runs consecutive units as one segment (one call teacher forced, one free running) up to
 #: this many values made in it: few calls, and a bounded number of values held at once
-SEGMENT_ELEMENTS = 1 << 22
+SEGMENT_ELEMENTS = 1 << 21
 SEGMENT_UNITS = 256
 
 
@@ -119,13 +121,14 @@ class ComparisonRun:
     """One pass over the net: reference, MXNet pieces, comparisons, verdict."""
 
     def __init__(self, net, pieces, name_map, reference, inputs, *, bn_blob3="inv_std", strict=False, rtol=None,
-                 type_rtol=None, progress=None):
+                 type_rtol=None, progress=None, parallel=None):
         self.graph, self.shapes = net.graph, net.shapes
         self.pieces, self.name_map, self.reference = pieces, name_map, reference
         self.inputs = inputs
         self.options = {"bn_blob3": bn_blob3}
         self.strict, self.rtol, self.type_rtol = strict, rtol, dict(type_rtol or {})
         self.say = progress or (lambda m: None)
+        self.parallel = ((os.cpu_count() or 1) > 1 and os.environ.get("CAFFE2MX_VERIFY_THREADS") != "0") if parallel is None else parallel
         self.numpy_source = reference.kind == "numpy"
         self.engines = 1 if self.numpy_source else FLOAT32_REFERENCE_ENGINES
         self.node_of = {n.name: n for n in self.graph.nodes}
@@ -199,16 +202,28 @@ class ComparisonRun:
         for v, i in self.last.items():
             release_at.setdefault(i, []).append(v)
         position = {n.name: i for i, n in enumerate(graph.nodes)}
+        segments = self._segments(position)
+        ends = [position[seg[-1].node.name] for seg in segments]
+        ahead = _NumpyAhead(self, ends) if self.parallel and len(segments) > 1 else None
         pos, n = 0, len(graph.nodes)
-        for seg in self._segments(position):
-            end = position[seg[-1].node.name]
-            self.say(f"comparing layers {pos + 1}-{end + 1} of {n}")
-            for i in range(pos, end + 1):
-                self._numpy_step(graph.nodes[i])
-            self._segment(seg)
-            for i in range(pos, end + 1):
-                self._release(release_at.get(i, ()))
-            pos = end + 1
+        try:
+            for k, seg in enumerate(segments):
+                end = ends[k]
+                self.say(f"comparing layers {pos + 1}-{end + 1} of {n}")
+                if ahead is None:
+                    for i in range(pos, end + 1):
+                        self._numpy_step(graph.nodes[i])
+                else:
+                    ahead.wait(k)
+                self._segment(seg)
+                for i in range(pos, end + 1):
+                    self._release(release_at.get(i, ()))
+                if ahead is not None:
+                    ahead.done(k)
+                pos = end + 1
+        finally:
+            if ahead is not None:
+                ahead.stop()
         for chain in (self.np64, self.np32, self.free, self.feed32, self.ref_cache):
             chain.clear()
         first = next((r for r in self.rows if r.status == DIVERGES), None)
@@ -421,6 +436,49 @@ class ComparisonRun:
         if free is not None and not self.strict:
             kept["free_running"] = np.asarray(free, np.float32)
         self.arrays[row.version] = kept
+
+
+class _NumpyAhead:
+    """The NumPy reference chains, computed in a worker thread while MXNet and the comparisons of
+    the segment before run (NumPy and MXNet both release the GIL): at most one segment ahead,
+    so no more values are held than two segments make."""
+
+    def __init__(self, run, ends):
+        self.run, self.ends = run, ends
+        self.ready = [threading.Event() for _ in ends]
+        self.slots = threading.Semaphore(2)
+        self.error, self.stopped = None, False
+        self.thread = threading.Thread(target=self._work, name="numpy-reference", daemon=True)
+        self.thread.start()
+
+    def _work(self):
+        start = 0
+        try:
+            for k, end in enumerate(self.ends):
+                self.slots.acquire()
+                if self.stopped:
+                    return
+                for i in range(start, end + 1):
+                    self.run._numpy_step(self.run.graph.nodes[i])
+                start = end + 1
+                self.ready[k].set()
+        except BaseException as exc:  # handed to the caller's thread
+            self.error = exc
+            for e in self.ready:
+                e.set()
+
+    def wait(self, k):
+        self.ready[k].wait()
+        if self.error is not None:
+            raise self.error
+
+    def done(self, k):
+        self.slots.release()
+
+    def stop(self):
+        self.stopped = True
+        self.slots.release()
+        self.thread.join()
 
 
 def _failed(message, ref):

@@ -26,7 +26,9 @@ def _clip(text, width):
 
 
 def _shape_cell(r):
-    return _shape(r.shape) if r.diff.shape_ok or not r.shape else f"{_shape(r.shape)}!={_shape(r.ref_shape)}"
+    if not r.shape and not r.diff.shape_ok:
+        return "-"
+    return _shape(r.shape) if r.diff.shape_ok else f"{_shape(r.shape)}!={_shape(r.ref_shape)}"
 
 
 def row_line(r, strict=False):
@@ -97,9 +99,11 @@ def first_wrong_text(outcome):
         lines.append(f"  {r.note}")
     if dx is not None:
         for v, drift, bound, status in dx.inputs:
-            if drift is not None:
+            if drift is not None and bound is not None:
                 lines.append(f"  input  [{v}]: end-to-end drift {_fmt(drift.max_rel)} (bound {_fmt(bound)}): "
                              f"{'within float32' if status == PASS else status}")
+            elif drift is not None:
+                lines.append(f"  input  [{v}]: end-to-end drift {_fmt(drift.max_rel)}")
         if r.drift is not None:
             lines.append(f"  output [{r.version}]: end-to-end drift {_fmt(r.drift.max_rel)}")
         for p in dx.parts:
