@@ -160,7 +160,8 @@ def _fused_parts(run, unit, nodes, values, dx):
     """Split the fused pair's MXNet BatchNorm into its normalising and affine parts; the wrong one."""
     ops = op_nodes(run.pieces, unit.layers)
     if len(ops) != 1 or ops[0][0] != "BatchNorm" or len(nodes) != 2 or len(unit.bottoms) != 1:
-        dx.findings.append(f"one of {_names(nodes)} differs; MXNet computes them as one operator")
+        dx.findings.append(f"one of {_names(nodes)} differs (MXNet computes them together, with no value "
+                           f"in between to compare)")
         return None
     _, attrs, params = ops[0]
     gamma, beta, mean, var = params[1:5]

@@ -128,7 +128,7 @@ class ComparisonRun:
         self.options = {"bn_blob3": bn_blob3}
         self.strict, self.rtol, self.type_rtol = strict, rtol, dict(type_rtol or {})
         self.say = progress or (lambda m: None)
-        self.parallel = ((os.cpu_count() or 1) > 1 and os.environ.get("CAFFE2MX_VERIFY_THREADS") != "0") if parallel is None else parallel
+        self.parallel = (os.cpu_count() or 1) > 1 if parallel is None else parallel
         self.numpy_source = reference.kind == "numpy"
         self.engines = 1 if self.numpy_source else FLOAT32_REFERENCE_ENGINES
         self.node_of = {n.name: n for n in self.graph.nodes}
@@ -172,19 +172,21 @@ class ComparisonRun:
                                 feeds=feeds, file=self.graph.file)
             except Exception as exc:
                 if self.numpy_source and dtype is np.float64:
-                    raise
-                self._numpy_failed(node, exc)
+                    raise  # the reference itself
+                self._numpy_failed(node, exc, dtype)
                 return
             chain.update(zip(node.tops, outs))
 
-    def _numpy_failed(self, node, exc):
-        """With a stored reference the NumPy chains only bound the drift: without them, drift is
-        reported but not judged."""
-        self.use64 = self.use32 = False
-        self.np64.clear()
+    def _numpy_failed(self, node, exc, dtype):
+        """The NumPy chains only bound the drift (and, for a stored reference, are not the reference):
+        without them the drift is reported but not judged."""
+        self.use32 = False
         self.np32.clear()
+        if not self.numpy_source:
+            self.use64 = False
+            self.np64.clear()
         self.notes.append(f"no float32 drift bound past layer '{node.name}' ({node.type}): the NumPy reference "
-                          f"cannot run it ({str(exc).splitlines()[0]})")
+                          f"cannot run it in {np.dtype(dtype).name} ({str(exc).splitlines()[0]})")
 
     # -- the run ---------------------------------------------------------------------------
     def run(self):
