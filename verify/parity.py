@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from caffe2mx.converter.layers import handler_for
-
 from .diagnose import diagnose_unit
 from .local import local_check
-from .metrics import (CHAIN_RTOL, FLOAT32_REFERENCE_ENGINES, compare, compare_many, drift_bound,
+from .metrics import (CHAIN_RTOL, FLOAT32_REFERENCE_ENGINES, Diff, compare, compare_many, drift_bound,
                       escalated_tolerance, layer_tolerance, rtol_for)
 from .mxnet_pieces import PieceError
 from .numpy_ref.forward import feeds_for, run_node, run_nodes
-from .units import comparison_units, last_needed
+from .units import comparison_units, last_needed, reduction_length
 
 PASS, DIVERGES, INHERITED, DRIFT = "pass", "diverges", "inherited", "drift"
 MAX_KEPT_ARRAYS = 8          # failing points whose arrays a report may write
@@ -305,10 +303,7 @@ class ComparisonRun:
         tols = []
         for name in unit.layers:
             node = self.node_of[name]
-            h = handler_for(node.type)
-            k = 1 if h is None else h.reduction_length(node, [self.shapes[b] for b in node.bottoms],
-                                                        [self.shapes[t] for t in node.tops])
-            tols.append(layer_tolerance(node.type, k, self.type_rtol, self.rtol))
+            tols.append(layer_tolerance(node.type, reduction_length(node, self.shapes), self.type_rtol, self.rtol))
         if user:
             return max(tols), True
         return self.engines * sum(tols), False
@@ -353,7 +348,7 @@ class ComparisonRun:
             arrays.append(d32_array)
         diffs = compare_many(ref, arrays, cosine=[k == 0 for k in range(len(arrays))]) if arrays else []
         it = iter(diffs)
-        own = next(it) if got is not None else _failed(error, ref)
+        own = next(it) if got is not None else _FAILED
         drift = next(it) if fr is not None else None
         drift32 = None
         if d32_array is not None:
@@ -393,7 +388,7 @@ class ComparisonRun:
     def _strict_row(self, unit, t, ref, fr, tainted_in, error):
         node = unit.node
         tol = self._strict_tol(node.type)
-        d = compare(fr, ref) if fr is not None else _failed(error, ref)
+        d = compare(fr, ref) if fr is not None else _FAILED
         ok = fr is not None and d.passed(tol)
         status = PASS if ok else (INHERITED if tainted_in else DIVERGES)
         row = self._make_row(unit, t, ref, fr, d, tol, status, tainted_in, note=error or "")
@@ -483,10 +478,8 @@ class _NumpyAhead:
         self.thread.join()
 
 
-def _failed(message, ref):
-    """The Diff of a unit MXNet could not run: nothing matches."""
-    from .metrics import Diff
-    return Diff(False, float("inf"), float("inf"), float("nan"), False, float("nan"))
+#: the Diff of a unit MXNet could not run: nothing matches
+_FAILED = Diff(False, float("inf"), float("inf"), float("nan"), False, float("nan"))
 
 
 def _mx_message(exc):

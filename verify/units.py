@@ -9,6 +9,8 @@ hold only their last in-place value, a conv -> BN -> ReLU chain is one unit.
 """
 from dataclasses import dataclass
 
+from caffe2mx.converter.layers import handler_for
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -61,3 +63,11 @@ def last_needed(graph, units):
         for v in u.bottoms:
             last[v] = max(last.get(v, -1), i)
     return last
+
+
+def reduction_length(node, shapes):
+    """The layer's reduction length from its handler (1 for a type without one)."""
+    h = handler_for(node.type)
+    if h is None:
+        return 1
+    return h.reduction_length(node, [shapes[b] for b in node.bottoms], [shapes[t] for t in node.tops])
