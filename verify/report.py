@@ -14,6 +14,7 @@ import numpy as np
 from caffe2mx.converter.errors import UsageError
 
 from . import graphs
+from .metrics import DRIFT_FACTOR, ESCALATION
 from .parity import DIVERGES, DRIFT, INHERITED
 from .plot import error_plot
 from .safe_names import safe_path
@@ -129,8 +130,9 @@ def _summary_html(data, run):
              ("tolerance", (f"max relative error ≤ {data['rtol']:g} end to end, blob by blob (--strict)"
                             if data["mode"] == "strict" else
                             "per layer, fed the reference's own inputs: 2^-24 × a per-type constant × √(reduction "
-                            "length), or the NumPy float32 error of the same layer (table: tolerance); end to end: "
-                            "the free-running drift within 4× the NumPy float32 run's (table: bound)")
+                            f"length), or {ESCALATION}× the NumPy float32 error of the same layer (table: tolerance); "
+                            f"end to end: the free-running drift within {DRIFT_FACTOR}× the NumPy float32 run's "
+                            f"(table: bound)")
                            + "; floor of the relative error: the reference blob's RMS"),
              ("time", ", ".join(f"{k} {v:.2f} s" for k, v in data["timings_s"].items()))]
     if data.get("drift"):

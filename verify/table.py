@@ -102,7 +102,7 @@ def first_wrong_text(outcome):
             if drift is not None and bound is not None:
                 lines.append(f"  input  [{v}]: end-to-end drift {_fmt(drift.max_rel)} (bound {_fmt(bound)}): "
                              f"{'within float32' if status == PASS else status}")
-            elif drift is not None:
+            elif drift is not None and drift.max_rel > 0:
                 lines.append(f"  input  [{v}]: end-to-end drift {_fmt(drift.max_rel)}")
         if r.drift is not None:
             lines.append(f"  output [{r.version}]: end-to-end drift {_fmt(r.drift.max_rel)}")
