@@ -18,7 +18,7 @@ from caffe2mx.converter.layers.rcnn import parse_param_str
 from caffe2mx.converter.layers.ssd import DETECTION_LAYOUT
 from caffe2mx.converter.prototxt import parse_prototxt_text
 from caffe2mx.converter.shapes import check_supported
-from caffe2mx.verify.detections import compare_detections, detection_diffs
+from caffe2mx.verify.detections import compare_detections
 from caffe2mx.verify.metrics import compare
 from caffe2mx.verify.mxnet_run import run_blobs
 from caffe2mx.verify.numpy_ref import forward
@@ -164,27 +164,32 @@ def test_detection_rows_catch_a_moved_box_and_a_missing_row():
     assert d.passed(1e-6) and d.tolerated == 1
 
 
-def test_rows_that_follow_the_rois_are_compared_in_paired_order(tmp_path):
-    """A Caffe dump has only the kept proposals; the converted net repeats them, and may order
-    near-tied ones differently: the rois and the pooled rows after them still pass."""
+def test_a_dump_with_only_the_kept_rois_in_another_order_passes(tmp_path):
+    """A Caffe dump has only the kept proposals (the converted layer repeats them), possibly with
+    near-tied ones in another order: verify pairs the rois by content and feeds the dump's own
+    rois, padded as the converted layer pads, to the layers after them; a wrong pooled row fails."""
     case = next(c for c in all_cases() if c.id == "Proposal-then-ROIPooling")
     rng = np.random.default_rng(3)
-    graph = build_graph(parse_prototxt_text(case.values[0], "p.prototxt"))
+    text = case.values[0]
+    graph = build_graph(parse_prototxt_text(text, "p.prototxt"))
     inputs = {k: rng.standard_normal(s).astype(np.float32) for k, s in graph.inputs.items()}
-    got, ref, conv = _run(tmp_path, case.values[0], inputs)
-    from caffe2mx.verify.detections import valid_rows
+    _, ref, _ = _run(tmp_path, text, inputs)
     from caffe2mx.converter.layers.rcnn import ROIS_LAYOUT
+    from caffe2mx.verify.detections import valid_rows
     n = len(valid_rows(ref["rois"], ROIS_LAYOUT))
     assert n >= 3
-    caffe = {"rois": ref["rois"][:n], "pool": ref["pool"][:n]}  # what Caffe itself would hold
-    order = np.r_[1, 0, 2:n][np.arange(len(got["rois"])) % n]  # two proposals the other way round
-    actual = {"rois": got["rois"][order], "pool": got["pool"][order]}
-    diffs = detection_diffs(conv.net.graph, actual, caffe)
-    assert diffs["rois"].passed(1e-5) and diffs["rois"].paired == n
-    assert diffs["pool"].passed(1e-5)
-    actual["pool"] = actual["pool"].copy()
-    actual["pool"][1] += 1.0
-    assert not detection_diffs(conv.net.graph, actual, caffe)["pool"].passed(1e-3)
+    order = np.r_[1, 0, 2:n]  # two proposals the other way round, as Caffe might order a near-tie
+    dump = {name: np.asarray(v, np.float32) for name, v in ref.items()}
+    dump["rois"], dump["pool"] = ref["rois"][:n][order], ref["pool"][:n][order]
+    dump.update({f"__input__/{k}": v for k, v in inputs.items()})
+    np.savez(tmp_path / "acts.npz", **dump)
+    run = api.verify(str(tmp_path / "net.prototxt"), reference=str(tmp_path / "acts.npz"))
+    assert run.outcome.passed, run.outcome.first
+    dump["pool"] = dump["pool"].copy()
+    dump["pool"][1] += 1.0
+    np.savez(tmp_path / "bad.npz", **dump)
+    bad = api.verify(str(tmp_path / "net.prototxt"), reference=str(tmp_path / "bad.npz"))
+    assert not bad.outcome.passed and bad.outcome.first.blob == "pool"
 
 
 # -- ONNX ------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ holds only the rows Caffe kept, where the converted layer pads to a fixed count.
 
 Blobs computed row by row from a proposal list (ROIPooling, the fully connected head) are
 compared after the same pairing: their rows are taken in the paired order.
-`detection_diffs` is the hook the parity comparison calls.
+The parity comparison pairs the rows of these lists (`compare_detections`), and feeds a dump's
+shorter list to the layers after it padded as the converted layer pads (`pad_rows`).
 """
 from dataclasses import dataclass
 
@@ -57,11 +58,6 @@ def layouts(graph):
         if fn is not None:
             out.update({t: fn(node, i) for i, t in enumerate(node.tops)})
     return out
-
-
-def layout_of(graph, version):
-    """The detection layout of the layer output `version`, or None for an ordinary blob."""
-    return layouts(graph).get(version)
 
 
 def valid_rows(arr, layout):
@@ -158,38 +154,28 @@ def compare_detections(actual, reference, layout):
                          reference_rows=len(r), tolerated=tolerated, unexplained=unexplained), pairs
 
 
-def _row_followers(graph, version, rows, arrays):
-    """Versions computed row by row from `version` (same leading dimension, downstream of it)."""
-    out, tracked = [], {version}
-    for node in graph.nodes:
-        if not any(b in tracked for b in node.bottoms):
+def row_followers(graph, shapes, detection_layouts):
+    """Versions computed row by row from a cycle-padded list (ROIPooling and the head after the
+    rois): same leading dimension as the list, downstream of it."""
+    out = set()
+    for v, layout in detection_layouts.items():
+        if layout.get("pad") != "cycle" or layout["rows_axis"] != 0:
             continue
-        for t in node.tops:
-            if t in arrays and np.shape(arrays[t])[:1] == (rows,):
-                tracked.add(t)
-                out.append(t)
+        tracked, rows = {v}, shapes[v][0]
+        for node in graph.nodes:
+            if any(b in tracked for b in node.bottoms):
+                for t in node.tops:
+                    if shapes[t][:1] == (rows,) and t not in detection_layouts:
+                        tracked.add(t)
+                        out.add(t)
     return out
 
 
-def detection_diffs(graph, actual, points):
-    """{version: Diff} for the detection blobs both sides have, and for the blobs that follow
-    a proposal list row by row; parity uses these instead of element-wise diffs."""
-    out = {}
-    for v, layout in layouts(graph).items():
-        if v not in actual or v not in points:
-            continue
-        diff, pairs = compare_detections(actual[v], points[v], layout)
-        out[v] = diff
-        if layout["rows_axis"] != 0 or not pairs:
-            continue
-        ia, ir = [i for i, _ in pairs], [j for _, j in pairs]
-        for f in _row_followers(graph, v, np.shape(actual[v])[0], actual):
-            if f in points and f not in out and np.shape(points[f])[0] > max(ir):
-                out[f] = compare(np.asarray(actual[f])[ia], np.asarray(points[f])[ir])
-    return out
-
-
-def compare_blob(graph, version, actual, reference):
-    """The comparison for one blob: by rows for a detection list, element-wise otherwise."""
-    layout = layout_of(graph, version)
-    return compare(actual, reference) if layout is None else compare_detections(actual, reference, layout)[0]
+def pad_rows(value, shape, layout):
+    """A reference list with fewer rows than the converted layer makes, padded as the layer
+    pads (its kept rows repeated in order), so it can feed the converted layers after it."""
+    rows = valid_rows(value, layout).astype(np.float32)
+    n = int(shape[layout["rows_axis"]]) if layout["rows_axis"] == 0 else None
+    if n is None or len(rows) == 0 or layout.get("pad") != "cycle":
+        return np.asarray(value, np.float32)
+    return rows[np.arange(n) % len(rows)].reshape(shape)

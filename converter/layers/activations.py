@@ -222,6 +222,9 @@ class Softmax(LayerHandler):
         axis = _softmax_axis(node, em.in_shapes(node)[0])
         return [em.mx.softmax(inputs[0], axis=axis, name=em.name(node))]
 
+    def reduction_length(self, node, in_shapes, out_shapes):
+        return int(in_shapes[0][_softmax_axis(node, in_shapes[0])])
+
 
 def _softmax_axis(node, shape):
     axis = canonical_axis(node.param.softmax_param.axis, len(shape))

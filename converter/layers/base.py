@@ -104,6 +104,13 @@ class LayerHandler:
     def macs(self, node, in_shapes, out_shapes):
         return 0
 
+    def reduction_length(self, node, in_shapes, out_shapes):
+        """How many input values one output value sums over (a convolution's C_in/group*kh*kw,
+        an inner product's K): float32 rounding grows with it, so verify's per-layer
+        tolerance does. Default: the multiply-adds per output value, at least 1."""
+        out = int(np.prod(out_shapes[0])) if out_shapes else 0
+        return max(1, self.macs(node, in_shapes, out_shapes) // out) if out else 1
+
 
 def spatial(param, single, h_name, w_name, repeated=None, default=None):
     """Caffe's (h, w) from a repeated field (1 or 2 values) or the *_h/*_w pair."""

@@ -204,6 +204,9 @@ class Pooling(LayerHandler):
             return [em.mx.Pooling(inputs[0], global_pool=True, kernel=(1, 1), pool_type=pool_type, name=nm)]
         return [emit_pool(em, inputs[0], x_shape, out_hw, kernel, stride, pad, rounds_up(p), pool_type, nm)]
 
+    def reduction_length(self, node, in_shapes, out_shapes):
+        (kh, kw), _, _ = geometry(node, in_shapes[0])
+        return kh * kw if node.param.pooling_param.pool != node.param.pooling_param.MAX else 1
 
 def spp_levels(node, x_shape):
     """Per pyramid level: (kernel, stride, pad, out_hw). Level l pools into 2^l x 2^l bins with
