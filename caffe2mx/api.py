@@ -5,7 +5,7 @@ Each function takes what the matching command takes; a prototxt may also be give
 """
 from .converter.caffemodel import read_caffemodel
 from .converter.model_files import Conversion, load, save
-from .converter.pipeline import Net, bind, convert_net, load_net, read_net
+from .converter.pipeline import LoadedNet, Net, bind, convert_net, load_net, read_net
 
 
 def _net(prototxt, input_shapes=None, progress=None):
@@ -17,9 +17,15 @@ def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std"
     """Convert a Caffe net; returns a Conversion with .symbol, .arg_params, .aux_params, .name_map.
 
     Without a caffemodel the net gets seeded weights (`caffe2mx.seeding`, seed 0 unless
-    given) and `name_map["seeded_weights"]` says so. With `output_prefix` the three files
-    PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json are written too.
+    given) and `name_map["seeded_weights"]` says so; a LoadedNet (`bind(net, weights)`) brings
+    its own weights. With `output_prefix` the three files PREFIX-symbol.json,
+    PREFIX-0000.params and PREFIX-namemap.json are written too.
     """
+    if isinstance(prototxt, LoadedNet):
+        conv = convert_net(prototxt, bn_blob3=bn_blob3 or "inv_std", progress=progress)
+        if output_prefix is not None:
+            conv.files = save(conv, output_prefix)
+        return conv
     net = _net(prototxt, input_shapes, progress)
     if caffemodel is None:
         from .seeding import seeded_weights

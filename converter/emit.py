@@ -150,7 +150,10 @@ class Emitter:
             outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in fed]
             outputs = list(dict.fromkeys(outputs))
         symbol = mx.Group([sym_of[o] for o in outputs]) if len(outputs) > 1 else sym_of[outputs[0]]
-        out_name = {b: s.list_outputs()[0] for b, s in sym_of.items()}
+        # blobs whose value the symbol holds (inputs are fed, so always held): a top only a Silence
+        # layer reads is computed by nothing (MXNet drops the unused output), so it is not claimed
+        held = set(symbol.get_internals().list_outputs()) | set(inputs.values())
+        out_name = {b: s.list_outputs()[0] for b, s in sym_of.items() if s.list_outputs()[0] in held}
         nodes_of = {}
         for mx_name, layer in self.owner.items():
             nodes_of.setdefault(layer, []).append(mx_name)

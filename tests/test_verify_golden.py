@@ -35,7 +35,9 @@ def test_real_caffe_dump_passes(root, entry):
                  reference=str(case / "blobs.npz"))
     assert run.outcome.passed, [(r.version, r.diff, r.note) for r in run.outcome.rows if not r.passed]
     assert not run.outcome.not_in_reference
-    assert all("_split_" in n for n in run.outcome.unmatched_reference)
+    # Caffe's split copies, and blobs only a Silence layer reads (nothing computes them in MXNet)
+    silenced = {run.graph.caffe_blob(b) for n in run.graph.nodes if n.type == "Silence" for b in n.bottoms}
+    assert all("_split_" in n or n in silenced for n in run.outcome.unmatched_reference)
     assert run.input_source.startswith("stored in")
     assert all(r.drift_bound is not None for r in run.outcome.rows if r.layer), "the drift is judged too"
 

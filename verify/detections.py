@@ -44,6 +44,7 @@ class DetectionDiff(Diff):
     reference_rows: int = 0
     tolerated: int = 0     # unpaired rows explained by a near-tied decision
     unexplained: int = 0   # unpaired rows nothing explains (max_rel is then infinite)
+    distinct_scores: int = 0  # distinct scores among the reference rows (a pairing not carried by ties)
 
     def summary(self):
         return (f"{self.paired} rows paired of {self.actual_rows} (converted) and {self.reference_rows} "
@@ -151,13 +152,15 @@ def compare_detections(actual, reference, layout):
     bad = float("inf") if unexplained else None
     return DetectionDiff(shape_ok=True, max_abs=bad or d.max_abs, max_rel=bad or d.max_rel, cosine=d.cosine,
                          nonfinite_ok=d.nonfinite_ok, rms=d.rms, paired=len(pairs), actual_rows=len(a),
-                         reference_rows=len(r), tolerated=tolerated, unexplained=unexplained), pairs
+                         reference_rows=len(r), tolerated=tolerated, unexplained=unexplained,
+                         distinct_scores=0 if layout.get("score") is None else
+                         len(np.unique(r[:, layout["score"]]))), pairs
 
 
 def row_followers(graph, shapes, detection_layouts):
-    """Versions computed row by row from a cycle-padded list (ROIPooling and the head after the
-    rois): same leading dimension as the list, downstream of it."""
-    out = set()
+    """{version: the list it follows} for versions computed row by row from a cycle-padded list
+    (ROIPooling and the head after the rois): same leading dimension, downstream of it."""
+    out = {}
     for v, layout in detection_layouts.items():
         if layout.get("pad") != "cycle" or layout["rows_axis"] != 0:
             continue
@@ -167,7 +170,7 @@ def row_followers(graph, shapes, detection_layouts):
                 for t in node.tops:
                     if shapes[t][:1] == (rows,) and t not in detection_layouts:
                         tracked.add(t)
-                        out.add(t)
+                        out.setdefault(t, v)
     return out
 
 

@@ -133,6 +133,7 @@ class ComparisonRun:
         self.node_of = {n.name: n for n in self.graph.nodes}
         self.detection_layouts = {v: l for v, l in layouts(self.graph).items() if l is not None}
         self.row_followers = row_followers(self.graph, self.shapes, self.detection_layouts)
+        self.free_pairs = {}  # detection list -> row pairs of its free-running value
         points, self.per_version = measured_versions(self.graph, name_map, reference)
         self.units = comparison_units(self.graph, set(points))
         self.last = last_needed(self.graph, self.units)
@@ -353,7 +354,7 @@ class ComparisonRun:
         d32_array = self.np32.get(t) if self.use32 else None
         if self.numpy_source and d32_array is not None:
             arrays.append(d32_array)
-        diffs = self._compare(t, ref, arrays)
+        diffs = self._compare(t, ref, arrays, free=(1 if got is not None else 0) if fr is not None else None)
         it = iter(diffs)
         own = next(it) if got is not None else _FAILED
         drift = next(it) if fr is not None else None
@@ -395,7 +396,7 @@ class ComparisonRun:
     def _strict_row(self, unit, t, ref, fr, tainted_in, error):
         node = unit.node
         tol = self._strict_tol(node.type)
-        d = self._compare(t, ref, [fr])[0] if fr is not None else _FAILED
+        d = self._compare(t, ref, [fr], free=0)[0] if fr is not None else _FAILED
         ok = fr is not None and d.passed(tol)
         status = PASS if ok else (INHERITED if tainted_in else DIVERGES)
         row = self._make_row(unit, t, ref, fr, d, tol, status, tainted_in, note=error or "")
@@ -405,18 +406,36 @@ class ComparisonRun:
             self.local = local_check(node, [self.free[b] for b in node.bottoms], [self.free.get(x) for x in node.tops],
                                      options=self.options, feeds=self._feeds64, file=self.graph.file)
 
-    def _compare(self, t, ref, arrays):
-        """Diffs of `arrays` against the reference value of version `t`: element-wise, except a
-        detection list (a handler's `detection_layout`), whose rows are paired by content."""
+    def _compare(self, t, ref, arrays, free=None):
+        """Diffs of `arrays` against the reference value of version `t` (`arrays[free]` is the
+        free-running value): element-wise, except for a detection list (a handler's
+        `detection_layout`), whose rows are paired by content, and for the rows made from such a
+        list: a forced value was made from the reference's own rows, in its order (a dump's kept
+        rows come first); a free-running one is taken in the order its list was paired."""
         if not arrays:
             return []
         layout = self.detection_layouts.get(t)
         if layout is not None:
-            return [compare_detections(a, ref, layout)[0] for a in arrays]
-        if t in self.row_followers:  # rows made from a dump's kept proposals come first, in its order
-            rows = np.shape(ref)[0]
-            arrays = [a[:rows] if np.shape(a)[1:] == np.shape(ref)[1:] else a for a in arrays]
-        return compare_many(ref, arrays, cosine=[k == 0 for k in range(len(arrays))])
+            diffs = []
+            for k, a in enumerate(arrays):
+                d, pairs = compare_detections(a, ref, layout)
+                if k == free:
+                    self.free_pairs[t] = pairs
+                diffs.append(d)
+            return diffs
+        source = self.row_followers.get(t)
+        if source is None:
+            return compare_many(ref, arrays, cosine=[k == 0 for k in range(len(arrays))])
+        diffs = []
+        for k, a in enumerate(arrays):
+            a = np.asarray(a)
+            if k == free and self.free_pairs.get(source):
+                pairs = self.free_pairs[source]
+                diffs.append(compare(a[[i for i, _ in pairs]], np.asarray(ref)[[j for _, j in pairs]]))
+            else:
+                rows = np.shape(ref)[0]
+                diffs.append(compare(a[:rows] if a.shape[1:] == np.shape(ref)[1:] else a, ref))
+        return diffs
 
     def _make_row(self, unit, t, ref, actual, diff, tol, status, tainted_in, **extra):
         node = unit.node
