@@ -114,12 +114,10 @@ class Emitter:
         entry.update(self._layer_facts.get(member.name, {}))
         return entry
 
-    def run(self, teacher_forced=False):
-        """Emit the net. With teacher_forced, every layer reads fresh variables (named in
-        name_map["forced_inputs"]) instead of its producers' outputs, so one forward pass
-        measures each layer on given bottoms: per-layer parity without inherited error."""
+    def run(self):
+        """Emit the net: (symbol, arg params, aux params, name map)."""
         mx = self.mx
-        sym_of, inputs, forced, layers = {}, {}, {}, {}
+        sym_of, inputs, layers = {}, {}, {}
         for node in self.graph.input_nodes():
             self._current = node
             outs = handler_for("Input").emit(node, [], self)
@@ -130,14 +128,7 @@ class Emitter:
         for node in self.graph.nodes:
             self._current = node
             h = handler_for(node.type)
-            if teacher_forced:
-                for b in node.bottoms:
-                    if b not in forced and b not in inputs:
-                        forced[b] = self.variable(f"forced__{b}", self.shapes[b])
-                ins = [sym_of[b] if b in inputs else forced[b] for b in node.bottoms]
-            else:
-                ins = [sym_of[b] for b in node.bottoms]
-            outs = h.emit(node, ins, self)
+            outs = h.emit(node, [sym_of[b] for b in node.bottoms], self)
             if len(outs) != len(node.tops):
                 raise AssertionError(f"handler {node.type} returned {len(outs)} outputs for {len(node.tops)} tops")
             for t, s in zip(node.tops, outs):
@@ -145,10 +136,6 @@ class Emitter:
             for m in node.fused or (node,):
                 layers[m.name] = self._layer_entry(node, m)
         outputs = self.graph.outputs()
-        if teacher_forced:
-            fed = set(inputs.values()) | {v.name for v in forced.values()}
-            outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in fed]
-            outputs = list(dict.fromkeys(outputs))
         symbol = mx.Group([sym_of[o] for o in outputs]) if len(outputs) > 1 else sym_of[outputs[0]]
         # blobs whose value the symbol holds (inputs are fed, so always held): a top only a Silence
         # layer reads is computed by nothing (MXNet drops the unused output), so it is not claimed
@@ -175,8 +162,6 @@ class Emitter:
             "adjustments": self.adjustments,
             "warnings": self.warnings,
         }
-        if teacher_forced:
-            name_map["forced_inputs"] = {b: v.name for b, v in forced.items()}
         return symbol, self.arg_params, self.aux_params, name_map
 
 
