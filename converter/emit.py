@@ -79,7 +79,7 @@ class Emitter:
         return self.mx.BlockGrad(self.mx.Variable(name, shape=tuple(np.shape(array))), name=self.sub(f"{suffix}_fixed"))
 
     def variable(self, base, shape):
-        """A fed variable (net input, teacher-forced bottom) owned by the current layer."""
+        """A fed variable (a net input) owned by the current layer."""
         name = self._alloc(base)
         return self.mx.Variable(name, shape=tuple(shape))
 
