@@ -138,10 +138,11 @@ def test_digits_demo_two_workers_reaches_95(tmp_path):
 
 @pytest.fixture(scope="module")
 def seeded_attention56(tmp_path_factory):
-    from caffe2mx.converter.init_weights import write_init_weights
+    from caffe2mx.seeding import write_init_weights
     proto = REPO / "prototxts" / "attention56.prototxt"
     weights = tmp_path_factory.mktemp("caffe") / "attention56.caffemodel"
-    write_init_weights(str(proto), str(weights), seed=5)
+    from caffe2mx.converter.pipeline import read_net
+    write_init_weights(read_net(str(proto)), str(weights), seed=5)
     return proto, weights
 
 
