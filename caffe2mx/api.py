@@ -7,7 +7,7 @@ from .converter import budget
 from .converter.errors import ModelError
 from .converter.caffemodel import read_caffemodel
 from .converter.model_files import Conversion, check_output_prefix, load, save
-from .converter.pipeline import Net, bind, convert_net, load_net, read_net  # noqa: F401 (bind: part of the API module)
+from .converter.pipeline import LoadedNet, Net, bind, convert_net, load_net, read_net  # noqa: F401 (bind: part of the API module)
 
 
 def _net(prototxt, input_shapes=None, progress=None):
@@ -19,13 +19,19 @@ def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std"
     """Convert a Caffe net; returns a Conversion with .symbol, .arg_params, .aux_params, .name_map.
 
     Without a caffemodel the net gets seeded weights (`caffe2mx.seeding`, seed 0 unless
-    given) and `name_map["seeded_weights"]` says so. With `output_prefix` the three files
-    PREFIX-symbol.json, PREFIX-0000.params and PREFIX-namemap.json are written too (existing
-    ones are replaced only with `force`). A net whose conversion would need more memory than
-    the budget (converter.budget) is refused before anything is allocated. With `keep_net`
-    False the weighted Caffe graph is not kept (`.net` is None), and the weights are in memory
-    once instead of twice.
+    given) and `name_map["seeded_weights"]` says so; a LoadedNet (`bind(net, weights)`) brings
+    its own weights. With `output_prefix` the three files PREFIX-symbol.json,
+    PREFIX-0000.params and PREFIX-namemap.json are written too (existing ones are replaced
+    only with `force`). A net whose conversion would need more memory than the budget
+    (converter.budget) is refused before anything is allocated. With `keep_net` False the
+    weighted Caffe graph is not kept (`.net` is None), and the weights are in memory once
+    instead of twice.
     """
+    if isinstance(prototxt, LoadedNet):
+        conv = convert_net(prototxt, bn_blob3=bn_blob3 or "inv_std", progress=progress)
+        if output_prefix is not None:
+            conv.files = save(conv, output_prefix)
+        return conv
     net = _net(prototxt, input_shapes, progress)
     budget.check(net, "convert", caffemodel=caffemodel)
     if output_prefix is not None:
@@ -111,11 +117,25 @@ def _is_model_prefix(source):
     return os.path.isfile(f"{source}-symbol.json") and not os.path.isfile(str(source))
 
 
+def load_plugin(path):
+    """Register the layer types of a plug-in file (as `--plugin` does); returns what it added
+    (`.types`). See caffe2mx.converter.plugins for what a plug-in registers and the rules."""
+    from .converter import plugins
+    return plugins.load_plugin(path)
+
+
+def load_proto(path):
+    """Add a fork's parameter messages to the schema (as `--proto` does), before reading nets
+    that use them; returns notes on fields moved to free numbers."""
+    from .converter import plugins
+    return plugins.load_proto(path)
+
+
 def inspect(prototxt, caffemodel=None, *, input_shapes=None):
     """Per-layer rows (type, output shape, parameters, multiply-adds) of a Caffe net."""
     from .converter.inspect import inspect_net
     return inspect_net(_net(prototxt, input_shapes), caffemodel)
 
 
-__all__ = ["convert", "load", "verify", "export_onnx", "inspect", "read_net", "load_net", "convert_net", "save",
+__all__ = ["convert", "load", "verify", "export_onnx", "inspect", "read_net", "load_plugin", "load_proto", "load_net", "convert_net", "save",
            "Conversion", "Net"]

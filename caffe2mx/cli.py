@@ -12,11 +12,12 @@ import sys
 import traceback
 
 from . import __version__, commands
-from .converter import budget
+from .commands._options import load_extensions
+from .converter import budget, plugins
 from .converter.errors import Caffe2MXError, Interrupted
 
 #: order in `--help`; modules not listed come after, alphabetically
-ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visualize", "dump-script"]
+ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visualize", "dump-script", "train"]
 
 
 def _command_modules():
@@ -47,6 +48,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        load_extensions(args, warn=lambda note: print(f"note: {note}", file=sys.stderr))
         with budget.limited(getattr(args, "max_memory", None)):
             return int(args._run(args) or 0)
     except Caffe2MXError as exc:
@@ -70,6 +72,10 @@ def main(argv=None):
     except Exception as exc:  # a bug: say so in one line, keep exit codes 1 and 2 meaningful
         if getattr(args, "debug", False):
             traceback.print_exc()
+        culprit = plugins.blame(exc)
+        if culprit is not None:  # the user's own plug-in code raised: theirs to fix, like bad input
+            print(f"caffe2mx {args.command}: error: {culprit}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
         detail = str(exc).strip().splitlines()
         detail = f": {detail[-1][:200]}" if detail else ""
         print(f"caffe2mx {args.command}: internal error ({type(exc).__name__}{detail}); this is a bug in "

@@ -47,7 +47,7 @@ def calibrate(graph, shapes, weights, rng):
     for i, node in enumerate(graph.nodes):
         ins = [values[b] for b in node.bottoms]
         if node.name in weights:
-            redrawn = handler_for(node.type).calibrate(node, ins[0], weights[node.name], rng)
+            redrawn = handler_for(node.type).calibrate(node, ins[0] if ins else None, weights[node.name], rng)
             if redrawn is not None:
                 weights[node.name] = redrawn
         call = LayerCall(node=node, bottoms=ins, blobs=tuple(weights.get(node.name, ())), dtype=np.float32,

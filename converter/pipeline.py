@@ -12,6 +12,7 @@ from .graph import build_graph
 from .layers.norm import BN_BLOB3_MODES
 from .model_files import Conversion, check_output_prefix, load, output_prefix, save  # noqa: F401
 from .passes import fuse_batchnorm_scale
+from .plugins import extensions_in_use, load_installed
 from .prototxt import read_prototxt
 from .shapes import check_supported, infer_shapes
 from .weights import bind_weights
@@ -45,8 +46,9 @@ class LoadedNet:
 def read_net(prototxt, input_shapes=None, progress=None):
     """Parse, validate and shape a net: the front end, run once per command."""
     say = progress or (lambda msg: None)
+    load_installed()  # installed packages' plug-ins (entry points), once per process
     say(f"reading {prototxt}")
-    graph = build_graph(read_prototxt(prototxt))
+    graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
     return Net(graph=graph, shapes=infer_shapes(graph, input_shapes))
 
@@ -87,6 +89,9 @@ def convert_net(net, *, bn_blob3="inv_std", progress=None, weights=None, caffemo
     em = Emitter(graph, net.shapes, options={"bn_blob3": bn_blob3})
     symbol, args, auxs, name_map = em.run()
     name_map["caffemodel"] = net.caffemodel
+    extensions = extensions_in_use()
+    if any(extensions.values()):
+        name_map["extensions"] = extensions
     kept = net if keep_net else None
     em = graph = net = None  # noqa: F841 - from here the parameter dicts hold the only references
     nd = _mx().nd

@@ -8,6 +8,7 @@ on Python integers, so no shape can overflow on the way.
 from .errors import ModelError, ModelErrors, raise_all
 from .layers import handler_for, is_internal, supported_types
 from .layers.base import INT32_MAX, shape_problem
+from .proto import caffe_pb
 
 
 def _err(graph, node, msg):
@@ -27,7 +28,14 @@ def node_problems(node, h):
     lo, hi = h.n_tops
     if not lo <= len(node.tops) <= hi:
         problems.append(f"produces {lo}{'' if lo == hi else '+'} top(s), got {len(node.tops)}")
-    return problems + list(h.check(node))
+    try:
+        return problems + list(h.check(node))
+    except AttributeError as exc:  # a plug-in's handler reading its fork's field
+        field = str(exc).strip("'\"")
+        if field in caffe_pb.LayerParameter.DESCRIPTOR.fields_by_name or not field.endswith("_param"):
+            raise
+        return problems + [f"its handler reads {field}, which caffe2mx's schema does not have: "
+                           f"give the fork's .proto with --proto"]
 
 
 def check_supported(graph):
@@ -35,6 +43,12 @@ def check_supported(graph):
     unsupported, problems = [], []
     for node in graph.nodes:
         h = None if is_internal(node.type) else handler_for(node.type)
+        problems += [ModelError(f"unknown field {u.describe()}: not in caffe2mx's schema, and it may change what "
+                                f"the layer computes (a fork's parameters? give its .proto with --proto)",
+                                file=graph.file, line=u.line, layer=node.name,
+                                layer_type=node.type) for u in node.unknown_fields]
+        problems += [_err(graph, node, f"sets {f}, a fork's field that caffe2mx does not convert for {node.type}")
+                     for f in node.fork_fields if f not in getattr(h, "fork_fields", ())]
         if h is None:
             unsupported.append(_err(graph, node, "unsupported layer type" +
                                     (" (Python layers are never imported or run)" if node.type == "Python" else "")))

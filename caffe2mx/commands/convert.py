@@ -3,11 +3,13 @@ PREFIX-0000.params (arg:/aux: keys) and PREFIX-namemap.json (Caffe blob -> MXNet
 import sys
 from pathlib import Path
 
-from ..api import convert
+from ..api import convert, read_net
 from ..converter.errors import ModelError, UsageError
+from ..converter.layers.norm import bn_reading_statement
 from ..converter.model_files import check_output_prefix, output_prefix, save
 from ..progress import Progress
-from ._options import add_bn_blob3, add_force, add_max_memory, add_seed, add_weights, weights_of
+from ._options import (add_bn_blob3, add_force, add_input_shape, add_max_memory, add_seed, add_weights, input_shapes,
+                       weights_of)
 
 NAME = "convert"
 HELP = "convert a prototxt (+ caffemodel) to an MXNet symbol and params"
@@ -27,6 +29,7 @@ def add_arguments(p):
                         "PREFIX-gluon.params")
     add_force(p)
     add_max_memory(p)
+    add_input_shape(p)
 
 
 def _load_gluon(name, conv, bn_blob3):
@@ -56,8 +59,9 @@ def run(args):
     check_output_prefix(prefix, force=args.force, inputs=inputs, extra=extra)
     progress = Progress(quiet=args.quiet)
     seed = 0 if args.seed is None else args.seed
-    conv = convert(args.prototxt, caffemodel, bn_blob3=args.bn_blob3, seed=seed, input_shapes=None,
-                   progress=progress, keep_net=bool(args.to_gluon))  # only the Gluon bridge reads the Caffe graph
+    net = read_net(args.prototxt, input_shapes(args))  # unweighted: its graph's notes are printed below
+    conv = convert(net, caffemodel, bn_blob3=args.bn_blob3, seed=seed, progress=progress,
+                   keep_net=bool(args.to_gluon))  # only the Gluon bridge reads the weighted Caffe graph
     writers = {}
     if args.to_gluon:
         gluon_net = _load_gluon(args.to_gluon, conv, args.bn_blob3)
@@ -66,8 +70,15 @@ def run(args):
     progress.done()
     if caffemodel is None and not args.quiet:
         print(f"note: no caffemodel given: used seeded weights (seed {seed})", file=sys.stderr)
+    for note in net.graph.notes:
+        print(f"note: {note}", file=sys.stderr)
     for adj in conv.name_map["adjustments"]:
         print(f"adjusted: layer '{adj['layer']}' ({adj['type']}): {adj['message']}", file=sys.stderr)
+    statement = bn_reading_statement(conv.name_map)
+    if statement:
+        print(f"note: {statement}", file=sys.stderr)
+    for w in conv.name_map.get("warnings", ()):
+        print(f"warning: layer '{w['layer']}' ({w['type']}): {w['message']}", file=sys.stderr)
     if not args.quiet:
         for f in files.values():
             print(f)

@@ -10,7 +10,7 @@ from ..converter import budget
 from ..converter.pipeline import read_net
 from ..converter.staging import check_targets
 from ..seeding import write_init_weights
-from ._options import add_force, add_max_memory
+from ._options import add_force, add_input_shape, add_max_memory, input_shapes
 
 NAME = "init-weights"
 HELP = "write seeded weights for a prototxt as a .caffemodel"
@@ -26,6 +26,7 @@ def add_arguments(p):
                    help="draw BN statistics independently instead of calibrating them on activations")
     add_force(p)
     add_max_memory(p)
+    add_input_shape(p)
 
 
 def run(args):
@@ -33,7 +34,7 @@ def run(args):
     if args.output.endswith("/") or out.is_dir():
         out = out / f"{Path(args.prototxt).stem}.caffemodel"
     check_targets([out], force=args.force, inputs=[args.prototxt])
-    net = read_net(args.prototxt)
+    net = read_net(args.prototxt, input_shapes(args))
     budget.check(net, "init-weights", seeded=not args.no_calibrate)
     write_init_weights(net, out, seed=args.seed, calibrate_bn=not args.no_calibrate, force=args.force,
                        inputs=[args.prototxt])

@@ -10,7 +10,7 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
-from ._options import add_max_memory, add_model
+from ._options import add_input_shape, add_max_memory, add_model, input_shapes
 
 NAME = "visualize"
 HELP = "render the Caffe graph and the converted MXNet symbol (graphviz SVG)"
@@ -27,6 +27,7 @@ def add_arguments(p):
                    f"a large value draws everything on one page)")
     p.add_argument("--no-mxnet", action="store_true", help="only the Caffe graph (no conversion)")
     add_max_memory(p)
+    add_input_shape(p)
 
 
 def _symbol(net, progress):
@@ -56,8 +57,10 @@ def run(args):
         raise UsageError("give the prototxt (or --model PREFIX of a converted model)")
     progress = Progress(args.quiet)
     try:
-        net = read_net(prototxt, {k: tuple(v) for k, v in conv.name_map["input_shapes"].items()} if conv else None,
-                       progress=progress)
+        if conv and args.input_shape:
+            raise UsageError("--input-shape goes with a prototxt, not with --model (the model has its shapes)")
+        shapes_in = {k: tuple(v) for k, v in conv.name_map["input_shapes"].items()} if conv else input_shapes(args)
+        net = read_net(prototxt, shapes_in, progress=progress)
         graph, shapes = net.graph, net.shapes
         try:  # only once the inputs have been read: a failing run leaves no directory behind
             out.mkdir(parents=True, exist_ok=True)

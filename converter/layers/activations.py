@@ -85,6 +85,43 @@ class AbsVal(_Elementwise):
         return em.mx.abs(x, name=nm)
 
 
+@register
+class BNLL(_Elementwise):
+    """Binomial normal log-likelihood, log(1 + e^x): MXNet's softrelu, which is exact for large x."""
+
+    types = ("BNLL",)
+    mx_ops = ("Activation",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.Activation(x, act_type="softrelu", name=nm)
+
+
+@register
+class ReLU6(_Elementwise):
+    """min(max(x, 0), 6), the forks' layer for MobileNet-style nets."""
+
+    types = ("ReLU6",)
+    mx_ops = ("clip",)
+
+    def check(self, node):
+        slope = node.param.relu_param.negative_slope
+        return [] if slope == 0 else [f"relu_param.negative_slope {slope}: ReLU6 has no leaky form"]
+
+    def apply(self, node, x, em, nm):
+        return em.mx.clip(x, a_min=0.0, a_max=6.0, name=nm)
+
+
+@register
+class Threshold(_Elementwise):
+    """1 where x > threshold, else 0 (as float)."""
+
+    types = ("Threshold",)
+    mx_ops = ("_greater_scalar",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx._internal._greater_scalar(x, scalar=float(node.param.threshold_param.threshold), name=nm)
+
+
 def _affine(x, scale, shift, em):
     if scale != 1:
         x = em.mx._internal._mul_scalar(x, scalar=float(scale), name=em.sub("scale"))
@@ -188,6 +225,9 @@ class Softmax(LayerHandler):
     def emit(self, node, inputs, em):
         axis = _softmax_axis(node, em.in_shapes(node)[0])
         return [em.mx.softmax(inputs[0], axis=axis, name=em.name(node))]
+
+    def reduction_length(self, node, in_shapes, out_shapes):
+        return int(in_shapes[0][_softmax_axis(node, in_shapes[0])])
 
 
 def _softmax_axis(node, shape):

@@ -5,18 +5,36 @@ shape rule, blob names and shapes, MXNet emission (and the MXNet ops it may crea
 initialisation and calibration, sample values for parity sweeps, cost, and restrictions.
 Code outside `converter/layers/` asks the handler instead of switching on type strings.
 """
+import sys
+
 import numpy as np
 
 _HANDLERS = {}
 
 
 def register(cls):
-    """Class decorator: register a handler under each type string in `cls.types`."""
+    """Class decorator: register a handler under each type string in `cls.types`.
+
+    A type registered twice (two handlers, or a plug-in naming a built-in type) is an
+    error naming both, and nothing of `cls` is registered then.
+    """
+    if isinstance(cls.types, str) or not cls.types:
+        raise ValueError(f"{describe(cls)}: `types` must be a non-empty tuple of Caffe type strings")
     for t in cls.types:
         if t in _HANDLERS:
-            raise ValueError(f"layer type '{t}' registered twice")
+            raise ValueError(f"layer type '{t}' is registered twice: by {describe(type(_HANDLERS[t]))} and by "
+                             f"{describe(cls)}")
+    for t in cls.types:
         _HANDLERS[t] = cls()
     return cls
+
+
+def describe(obj):
+    """`module.Name`, plus the file for code loaded from a plug-in file (whose module name is made up)."""
+    module = sys.modules.get(obj.__module__)
+    where = f"{obj.__module__}.{obj.__qualname__}"
+    path = getattr(module, "__file__", None)
+    return f"{where} ({path})" if path and getattr(module, "__caffe2mx_plugin__", False) else where
 
 
 def handler_for(type_):
@@ -90,6 +108,13 @@ class LayerHandler:
         """Elements of temporaries a forward pass of this layer allocates beyond its bottoms
         and tops (e.g. im2col columns), for the memory budget (converter/budget.py)."""
         return 0
+
+    def reduction_length(self, node, in_shapes, out_shapes):
+        """How many input values one output value sums over (a convolution's C_in/group*kh*kw,
+        an inner product's K): float32 rounding grows with it, so verify's per-layer
+        tolerance does. Default: the multiply-adds per output value, at least 1."""
+        out = int(np.prod(out_shapes[0])) if out_shapes else 0
+        return max(1, self.macs(node, in_shapes, out_shapes) // out) if out else 1
 
 
 def spatial(param, single, h_name, w_name, repeated=None, default=None):

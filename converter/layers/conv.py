@@ -1,4 +1,5 @@
-"""Convolution and Deconvolution (grouped, depthwise and dilated included)."""
+"""Convolution and Deconvolution (grouped, depthwise and dilated included), Im2col, and the forks'
+depthwise convolution types."""
 import numpy as np
 
 from .base import INT32_MAX, LayerHandler, int_fields, need_rank, pair_fields, register, spatial, zero_fields
@@ -70,7 +71,10 @@ class _ConvBase(LayerHandler):
 
     def init_blobs(self, node, shapes, rng):
         w = shapes[0]
-        fan_in = int(np.prod(w[1:])) if self.types[0] == "Convolution" else int(w[0] // node.param.convolution_param.group * w[2] * w[3])
+        if self.types[0] == "Deconvolution":
+            fan_in = int(w[0] // node.param.convolution_param.group * w[2] * w[3])
+        else:
+            fan_in = int(np.prod(w[1:]))
         blobs = [_he_normal(rng, w, fan_in)]
         if len(shapes) > 1:
             blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
@@ -178,3 +182,105 @@ class Deconvolution(_ConvBase):
         cout = out_shapes[0][1]
         full = n * cout * (sh * (h - 1) + dh * (kh - 1) + 1) * (sw * (w - 1) + dw * (kw - 1) + 1)
         return n * cout * kh * kw * h * w + full  # per-tap columns, then the uncropped output
+
+@register
+class ConvolutionDepthwise(Convolution):
+    """The forks' depthwise convolution (`ConvolutionDepthwise`, `DepthwiseConvolution`): one
+    filter per input channel, i.e. a grouped convolution with group = num_output = channels.
+    Some forks ignore num_output and group (the output has the input's channels): a value other
+    than the channel count is refused rather than guessed at."""
+
+    types = ("ConvolutionDepthwise", "DepthwiseConvolution")
+    notes = "group = num_output = input channels (either may be left out); 2-D only"
+
+    def check(self, node):
+        p = node.param.convolution_param
+        problems = []
+        if p.axis != 1:
+            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
+        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
+            problems.append("N-d convolution (more than 2 spatial dims) is not supported")
+        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
+        if kernel is None or min(kernel) <= 0:
+            problems.append("kernel size is missing or zero")
+        return problems
+
+    @staticmethod
+    def _channels(node, in_shapes):
+        p = node.param.convolution_param
+        if len(in_shapes[0]) != 4:
+            raise ValueError(f"expects a 4-D input, got {list(in_shapes[0])}")
+        c = in_shapes[0][1]
+        if p.HasField("num_output") and p.num_output != c:
+            raise ValueError(f"num_output {p.num_output} differs from the {c} input channels: a depthwise "
+                             f"convolution keeps the channel count")
+        if p.HasField("group") and p.group != c:
+            raise ValueError(f"group {p.group} differs from the {c} input channels (depthwise: one group per channel)")
+        return c
+
+    def output_shapes(self, node, in_shapes):
+        c = self._channels(node, in_shapes)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(node.param.convolution_param)
+        n, _, h, w = in_shapes[0]
+        oh = (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+        ow = (w + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"kernel larger than the padded input {h}x{w}: output would be {oh}x{ow}")
+        return [(n, c, oh, ow)]
+
+    def blob_shapes(self, node, in_shapes):
+        c = self._channels(node, in_shapes)
+        (kh, kw), _, _, _ = _conv_geometry(node.param.convolution_param)
+        return [(c, 1, kh, kw)] + ([(c,)] if node.param.convolution_param.bias_term else [])
+
+    def emit(self, node, inputs, em):
+        c = em.in_shapes(node)[0][1]
+        args = dict(self._emit_args(node), num_filter=c, num_group=c)
+        return [em.mx.Convolution(inputs[0], name=em.name(node), **self._params(node, em), **args)]
+
+    def macs(self, node, in_shapes, out_shapes):
+        (kh, kw), _, _, _ = _conv_geometry(node.param.convolution_param)
+        return int(np.prod(out_shapes[0])) * kh * kw
+
+
+@register
+class Im2col(LayerHandler):
+    """BVLC Im2col: every kernel window as a column, top N x (C * kh * kw) x out_h x out_w, the
+    channel index being (c * kh + i) * kw + j. Emitted as a grouped convolution with one-hot
+    filters (group = C), which copies each tap exactly and exports as an ONNX Conv."""
+
+    types = ("Im2col",)
+    mx_ops = ("Convolution",)
+    notes = "2-D only (axis 1)"
+
+    def check(self, node):
+        p = node.param.convolution_param
+        problems = []
+        if p.axis != 1:
+            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
+        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
+            problems.append("N-d im2col (more than 2 spatial dims) is not supported")
+        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
+        if kernel is None or min(kernel) <= 0:
+            problems.append("kernel size is missing or zero")
+        return problems
+
+    def output_shapes(self, node, in_shapes):
+        x = in_shapes[0]
+        if len(x) != 4:
+            raise ValueError(f"expects a 4-D input, got {list(x)}")
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _conv_geometry(node.param.convolution_param)
+        oh = (x[2] + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+        ow = (x[3] + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"kernel larger than the padded input {x[2]}x{x[3]}: output would be {oh}x{ow}")
+        return [(x[0], x[1] * kh * kw, oh, ow)]
+
+    def emit(self, node, inputs, em):
+        kernel, stride, pad, dilation = _conv_geometry(node.param.convolution_param)
+        c = em.in_shapes(node)[0][1]
+        taps = kernel[0] * kernel[1]
+        one_hot = np.tile(np.eye(taps, dtype=np.float32).reshape(taps, 1, *kernel), (c, 1, 1, 1))
+        return [em.mx.Convolution(inputs[0], weight=em.param("taps", one_hot), kernel=kernel, stride=stride, pad=pad,
+                                  dilate=dilation, num_filter=c * taps, num_group=c, no_bias=True,
+                                  name=em.name(node))]

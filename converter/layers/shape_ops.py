@@ -1,5 +1,8 @@
-"""Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout."""
+"""Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout,
+ShuffleChannel, Tile, BatchReindex, and Silence (which moves nothing)."""
 import math
+
+import numpy as np
 
 from .base import LayerHandler, canonical_axis, register
 
@@ -218,3 +221,101 @@ class Dropout(LayerHandler):
 
     def emit(self, node, inputs, em):
         return [em.identity(inputs[0], em.name(node))]
+
+
+@register
+class ShuffleChannel(LayerHandler):
+    """ShuffleNet's channel shuffle: channels seen as a group x (C / group) matrix, transposed.
+    Output channel j * group + i is input channel i * (C / group) + j."""
+
+    types = ("ShuffleChannel",)
+    mx_ops = ("Reshape", "transpose")
+
+    def check(self, node):
+        g = node.param.shuffle_channel_param.group
+        return [] if g > 0 else [f"shuffle_channel_param.group {g} must be positive"]
+
+    def output_shapes(self, node, in_shapes):
+        x = in_shapes[0]
+        g = node.param.shuffle_channel_param.group
+        if len(x) < 2 or x[1] % g:
+            raise ValueError(f"{x[1] if len(x) > 1 else 'no'} channels do not split into {g} groups")
+        return [x]
+
+    def emit(self, node, inputs, em):
+        x_shape = em.in_shapes(node)[0]
+        g = node.param.shuffle_channel_param.group
+        mx = em.mx
+        grid = mx.reshape(inputs[0], shape=(0, g, x_shape[1] // g, -1), name=em.sub("groups"))
+        swapped = mx.transpose(grid, axes=(0, 2, 1, 3), name=em.sub("swap"))
+        return [mx.reshape(swapped, shape=_reshape_code(x_shape, x_shape), name=em.name(node))]
+
+
+def _tile_axis(node, shape):
+    return _axis(node.param.tile_param.axis, shape)
+
+
+@register
+class Tile(LayerHandler):
+    """The whole block from `axis` on repeated `tiles` times along `axis` (np.tile, not np.repeat)."""
+
+    types = ("Tile",)
+    mx_ops = ("tile", "_copy")
+
+    def check(self, node):
+        p = node.param.tile_param
+        if not p.HasField("tiles"):
+            return ["tile_param.tiles is required"]
+        return [] if p.tiles > 0 else [f"tile_param.tiles {p.tiles} must be positive"]
+
+    def output_shapes(self, node, in_shapes):
+        out = list(in_shapes[0])
+        axis = _tile_axis(node, out)
+        out[axis] *= node.param.tile_param.tiles
+        return [tuple(out)]
+
+    def emit(self, node, inputs, em):
+        x_shape = em.in_shapes(node)[0]
+        axis = _tile_axis(node, x_shape)
+        tiles = node.param.tile_param.tiles
+        if tiles == 1:
+            return [em.identity(inputs[0], em.name(node))]
+        reps = tuple(tiles if a == axis else 1 for a in range(len(x_shape)))
+        return [em.mx.tile(inputs[0], reps=reps, name=em.name(node))]
+
+
+@register
+class Silence(LayerHandler):
+    """Reads its bottoms and computes nothing: no top, no MXNet node (Caffe still holds the
+    bottoms, which MXNet prunes when nothing else reads them)."""
+
+    types = ("Silence",)
+    notes = "no top; nothing emitted"
+    n_bottoms = (1, 1 << 30)
+    n_tops = (0, 0)
+
+    def output_shapes(self, node, in_shapes):
+        return []
+
+    def emit(self, node, inputs, em):
+        return []
+
+
+@register
+class BatchReindex(LayerHandler):
+    """Items of bottom 0 picked along axis 0 by the float indices of the 1-D bottom 1 (in any
+    order, repeats allowed). Caffe requires 0 <= index < N; MXNet clips to that range."""
+
+    types = ("BatchReindex",)
+    n_bottoms = (2, 2)
+    mx_ops = ("take",)
+    notes = "indices outside [0, N) are clipped (Caffe refuses them)"
+
+    def output_shapes(self, node, in_shapes):
+        x, index = in_shapes
+        if len(index) != 1:
+            raise ValueError(f"the index bottom must be 1-D, got {list(index)}")
+        return [tuple(index) + tuple(x[1:])]
+
+    def emit(self, node, inputs, em):
+        return [em.mx.take(inputs[0], inputs[1], axis=0, mode="clip", name=em.name(node))]
