@@ -34,6 +34,8 @@ CORE = [
     "graphviz>=0.8.1,<0.9",       # mxnet 1.9.1 pins graphviz < 0.9
 ]
 
+TRAIN = ["scikit-learn>=1.3,<1.6", "matplotlib>=3.7,<3.10", "tqdm>=4.60"]
+
 setup(
     name="caffe2mx",
     version=re.search(r'VERSION = "([^"]+)"', open("converter/version.py").read()).group(1),
@@ -56,7 +58,15 @@ setup(
         "simplify": ["onnxoptimizer>=0.4"],
         # `caffe2mx quantize --calib-mode entropy`: MXNet's KL threshold search imports scipy.stats
         "int8": ["scipy>=1.9,<1.14"],
-        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4"],
+        # `caffe2mx train`: scikit-learn's bundled digits (demo data), matplotlib (learning
+        # curve), tqdm (progress bar). Horovod is optional and installed by hand (`--kvstore horovod`).
+        "train": TRAIN,
+        # `--proto my_caffe.proto`: a fork's parameter messages read from .proto text (pure Python);
+        # without it --proto takes a descriptor set written by protoc
+        "proto": ["proto-schema-parser>=2.1,<3"],
+        "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4",
+                 "proto-schema-parser>=2.1,<3",
+                 "hypothesis>=6.100"] + TRAIN,  # hypothesis: property-based fuzzing of nets and files
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

@@ -1,7 +1,8 @@
 """caffe2mx: reproduce Caffe networks in Apache MXNet and prove the numbers did not change.
 
 API: `caffe2mx.convert`, `caffe2mx.optimize`, `caffe2mx.load`, `caffe2mx.verify`, `caffe2mx.export_onnx`,
-`caffe2mx.inspect` (see caffe2mx.api).
+`caffe2mx.inspect`, and `caffe2mx.load_plugin` / `caffe2mx.load_proto` for your own layer
+types (see caffe2mx.api).
 """
 import os as _os
 
@@ -11,7 +12,8 @@ _os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
 from . import api as _api  # noqa: E402
 from . import verify as _verify_package  # noqa: E402
-from .api import Conversion, Net, convert, export_onnx, inspect, load, optimize, read_net  # noqa: E402,F401
+from .api import (Conversion, Net, convert, export_onnx, inspect, load, load_plugin, load_proto,  # noqa: E402,F401
+                  optimize, read_net)
 
 
 class _CallableVerify(type(_verify_package)):
@@ -25,3 +27,4 @@ class _CallableVerify(type(_verify_package)):
 
 _verify_package.__class__ = _CallableVerify
 verify = _verify_package
+from .mxmodels.training import train  # noqa: E402,F401

@@ -7,14 +7,17 @@ asking for a report; the traceback with --debug), 130 interrupted.
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 import traceback
 
 from . import __version__, commands
-from .converter.errors import Caffe2MXError
+from .commands._options import load_extensions
+from .converter import budget, plugins
+from .converter.errors import Caffe2MXError, Interrupted
 
 #: order in `--help`; modules not listed come after, alphabetically
-ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visualize", "dump-script"]
+ORDER = ["convert", "inspect", "init-weights", "verify", "export-onnx", "visualize", "dump-script", "train"]
 
 
 def _command_modules():
@@ -45,16 +48,34 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        load_extensions(args, warn=lambda note: print(f"note: {note}", file=sys.stderr))
+        with budget.limited(getattr(args, "max_memory", None)):
+            return int(args._run(args) or 0)
     except Caffe2MXError as exc:
         print(f"caffe2mx {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Interrupted as exc:
+        done = ("the outputs were complete when it came and are in place" if exc.completed
+                else "nothing was written; existing files are unchanged")
+        print(f"caffe2mx {args.command}: interrupted by {signal.Signals(exc.signum).name}: {done}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"caffe2mx {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"caffe2mx {args.command}: out of memory; the estimate before the run was too low: this is a bug "
+              f"in caffe2mx: please report it with the command line (a lower --max-memory refuses such runs "
+              f"up front)", file=sys.stderr)
+        return 3
     except Exception as exc:  # a bug: say so in one line, keep exit codes 1 and 2 meaningful
         if getattr(args, "debug", False):
             traceback.print_exc()
+        culprit = plugins.blame(exc)
+        if culprit is not None:  # the user's own plug-in code raised: theirs to fix, like bad input
+            print(f"caffe2mx {args.command}: error: {culprit}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
         detail = str(exc).strip().splitlines()
         detail = f": {detail[-1][:200]}" if detail else ""
         print(f"caffe2mx {args.command}: internal error ({type(exc).__name__}{detail}); this is a bug in "

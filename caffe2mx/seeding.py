@@ -47,7 +47,7 @@ def calibrate(graph, shapes, weights, rng):
     for i, node in enumerate(graph.nodes):
         ins = [values[b] for b in node.bottoms]
         if node.name in weights:
-            redrawn = handler_for(node.type).calibrate(node, ins[0], weights[node.name], rng)
+            redrawn = handler_for(node.type).calibrate(node, ins[0] if ins else None, weights[node.name], rng)
             if redrawn is not None:
                 weights[node.name] = redrawn
         call = LayerCall(node=node, bottoms=ins, blobs=tuple(weights.get(node.name, ())), dtype=np.float32,
@@ -78,8 +78,9 @@ def seeded_weights(net, seed=0, calibrate_bn=True):
     return {name: LayerBlobs(name, types[name], tuple(b), (False,) * len(b)) for name, b in weights.items()}
 
 
-def write_init_weights(net, output, seed=0, calibrate_bn=True):
-    """Write a standard caffemodel (every layer with phase TEST, learnable ones with blobs)."""
+def write_init_weights(net, output, seed=0, calibrate_bn=True, force=True, inputs=()):
+    """Write a standard caffemodel (every layer with phase TEST, learnable ones with blobs);
+    an existing file is replaced only with `force`, and never one of `inputs`."""
     weights = seeded_weights(net, seed, calibrate_bn)
     layers = []
     for node in net.graph.nodes:
@@ -90,5 +91,5 @@ def write_init_weights(net, output, seed=0, calibrate_bn=True):
         lp.phase = caffe_pb.TEST
         blobs = weights[node.name].blobs if node.name in weights else ()
         layers.append((lp, blobs))
-    write_caffemodel(output, net.graph.name or "net", layers)
+    write_caffemodel(output, net.graph.name or "net", layers, force=force, inputs=inputs)
     return weights

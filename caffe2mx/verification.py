@@ -5,20 +5,18 @@ weights; the net is parsed once and shared with the reference) or loaded from a 
 written by `caffe2mx convert`, whose name map says which caffemodel and BN reading it was
 made with. This sits above `converter` and `verify` because it uses both (and seeding).
 """
-import json
+import resource
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .converter import budget
 from .converter.errors import Caffe2MXError, UsageError
 
 from .verify import references
 from .verify.inputs import load_inputs
-from .verify.local import local_check
-from .verify.parity import run_parity, versions_to_run, version_name_map
 
 
 class ConvertedModelFailed(Caffe2MXError):
@@ -40,26 +38,45 @@ class VerifyRun:
     prototxt: str
     caffemodel: str = None
     model_prefix: str = None
-    timings: dict = field(default_factory=dict)
-    actual: dict = field(default_factory=dict)  # version id -> MXNet value
-    local: object = None  # Diff of the first diverging layer run alone on MXNet's inputs
+    timings: dict = field(default_factory=dict)      # stage -> wall seconds
+    peak_rss_mb: dict = field(default_factory=dict)  # stage -> the process's peak RSS when it ended
     warnings: list = field(default_factory=list)  # where the run departs from the model's own settings
+    bn_blob3: str = "inv_std"
+
+    @property
+    def local(self):
+        """--strict: Diff of the first diverging layer re-run alone in NumPy on MXNet's inputs."""
+        return self.outcome.local
+
+    @property
+    def actual(self):
+        """MXNet's values of the failing points kept for the report: {version: array}."""
+        return {v: a["actual"] for v, a in self.outcome.arrays.items()}
+
+
+def peak_rss_mb():
+    """This process's peak resident set size so far, in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class _Clock:
+    """Wall time and the peak RSS reached by the end of each stage."""
+
     def __init__(self, say):
-        self.say, self.timings, self._t = say, {}, None
+        self.say, self.timings, self.rss, self._t = say, {}, {}, None
 
     def stage(self, name, message):
         self.say(message)
         now = time.perf_counter()
         if self._t is not None:
             self.timings[self._t[0]] = round(now - self._t[1], 3)
+            self.rss[self._t[0]] = round(peak_rss_mb(), 1)
         self._t = (name, now)
 
     def stop(self):
         self.stage(None, "")
         self.timings.pop(None, None)
+        self.rss.pop(None, None)
         return self.timings
 
 
@@ -77,6 +94,9 @@ def _converted_model(prototxt, caffemodel, model, bn_blob3, weights_seed, input_
         conv = convert(prototxt, caffemodel, bn_blob3=mode, seed=weights_seed, input_shapes=input_shapes,
                        progress=clock.say)
         return conv, conv.net, mode
+    if input_shapes:
+        raise UsageError(f"--model {model} was converted with its own input shapes; --input-shape goes with "
+                         f"converting now (without --model)")
     conv = load(model)
     nm = conv.name_map
     if prototxt is None:
@@ -122,24 +142,21 @@ def _check_inputs(inputs, input_shapes, source):
                              f"{list(shape)} (convert with matching input shapes)")
 
 
-def _run_mxnet(symbol, args, auxs, name_map, inputs, versions):
-    from .verify.mxnet_run import run_blobs
-    try:
-        return run_blobs(symbol, args, auxs, version_name_map(name_map, versions), inputs)
-    except Exception as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise ConvertedModelFailed(f"MXNet could not run the converted model: "
-                                   f"{lines[-1] if lines else type(exc).__name__}") from None
-
-
 def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=None, input=None, input_seed=0,
-           seed=None, prep=None, rtol=None, type_rtol=None, bn_blob3=None, input_shapes=None, progress=None):
+           seed=None, prep=None, rtol=None, type_rtol=None, bn_blob3=None, input_shapes=None, strict=False,
+           progress=None):
     """Run the whole comparison and return a VerifyRun (its `.outcome` says pass or where it failed).
 
-    `seed` is the seed of the seeded weights when there is no caffemodel (default: the
-    loaded model's, else 0), `input_seed` that of the random input. `bn_blob3` defaults to
-    the loaded model's reading, else inv_std.
+    Default: every layer judged on the reference's own inputs against its float32 tolerance,
+    and the free-running drift against what float32 forces (verify/parity.py); `strict`:
+    blob by blob, free running, one threshold (`rtol`, default 2e-3). `seed` is the seed of
+    the seeded weights when there is no caffemodel (default: the loaded model's, else 0),
+    `input_seed` that of the random input. `bn_blob3` defaults to the loaded model's
+    reading, else inv_std.
     """
+    from .verify.mxnet_pieces import PieceError, SymbolPieces
+    from .verify.parity import ComparisonRun
+
     clock = _Clock(progress or (lambda m: None))
     warnings = []
     source = _reference_source(reference)
@@ -152,8 +169,8 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
     conversion, net, bn_blob3 = _converted_model(prototxt, caffemodel, model, bn_blob3, seed, input_shapes,
                                                  warnings.append, clock)
     caffemodel = net.caffemodel
-    symbol, args, auxs, name_map = (conversion.symbol, conversion.arg_params, conversion.aux_params,
-                                    conversion.name_map)
+    budget.check(net, "verify", caffemodel=caffemodel, seeded=False)
+    name_map = conversion.name_map
     graph, shapes = net.graph, net.shapes
     input_shapes = {graph.caffe_blob(b): tuple(shapes[b]) for b in graph.inputs}
 
@@ -170,33 +187,25 @@ def verify(prototxt, caffemodel=None, *, model=None, reference="numpy", onnx=Non
     _check_inputs(inputs, input_shapes, input_source)
 
     if source == "numpy":
-        clock.stage("reference+mxnet", "computing the NumPy reference and running MXNet")
-        produced = set(graph.inputs) | {t for n in graph.nodes for t in n.tops}
-        versions = [v for v in name_map.get("versions", {}) if v in produced]
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_run_mxnet, symbol, args, auxs, name_map, inputs, versions)
-            ref = references.numpy_reference(graph, inputs, bn_blob3=bn_blob3)
-            actual = pending.result()
+        ref = references.numpy_reference(graph)
+    elif source == "dump":
+        ref = dump
     else:
-        clock.stage("reference", f"computing the {source} reference")
-        if source == "dump":
-            ref = dump
-        else:
-            ref = references.onnx_reference(conversion, inputs, onnx)
-        clock.stage("mxnet", "running MXNet")
-        versions = versions_to_run(graph, name_map, ref)
-        if not versions:
-            raise UsageError(f"the reference ({reference}) has no blob names in common with the net "
-                             f"(it has e.g. {', '.join(list(ref.blobs)[:5]) or 'nothing'})")
-        actual = _run_mxnet(symbol, args, auxs, name_map, inputs, versions)
-
-    clock.stage("compare", "comparing")
-    outcome = run_parity(graph, name_map, actual, ref, rtol=rtol, type_rtol=type_rtol)
-    local = None
-    if outcome.first is not None and len(outcome.first.suspects) == 1:
-        local = local_check(graph, outcome.first.suspects[0], actual, bn_blob3=bn_blob3)
+        clock.stage("reference", "computing the onnxruntime reference")
+        ref = references.onnx_reference(conversion, inputs, onnx)
+    try:
+        pieces = SymbolPieces(conversion.symbol, conversion.arg_params, conversion.aux_params, name_map)
+    except PieceError as exc:
+        raise ConvertedModelFailed(f"MXNet could not run the converted model: {exc}") from None
+    run = ComparisonRun(net, pieces, name_map, ref, inputs, bn_blob3=bn_blob3, strict=strict, rtol=rtol,
+                        type_rtol=type_rtol, progress=clock.say)
+    if not run.units:
+        raise UsageError(f"the reference ({reference}) has no blob names in common with the net "
+                         f"(it has e.g. {', '.join(list(ref.blobs)[:5]) or 'nothing'})")
+    clock.stage("compare", "running MXNet layer by layer against the reference")
+    outcome = run.run()
     timings = clock.stop()
-    return VerifyRun(outcome=outcome, graph=graph, shapes=shapes, name_map=name_map, symbol=symbol, reference=ref,
-                     inputs=inputs, input_source=str(input_source), prototxt=str(net.file),
+    return VerifyRun(outcome=outcome, graph=graph, shapes=shapes, name_map=name_map, symbol=conversion.symbol,
+                     reference=ref, inputs=inputs, input_source=str(input_source), prototxt=str(net.file),
                      caffemodel=str(caffemodel) if caffemodel else None, model_prefix=model, timings=timings,
-                     actual=actual, local=local, warnings=warnings)
+                     peak_rss_mb=dict(clock.rss), warnings=warnings, bn_blob3=bn_blob3)

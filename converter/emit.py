@@ -33,10 +33,13 @@ class Emitter:
         self.mx = mxnet.sym
         self.arg_params, self.aux_params = {}, {}
         self.adjustments = []
+        self.warnings = []
+        self._layer_facts = {}
         self._names = NameAllocator()
         self._node_names = {}
         self._params_of = {}
         self.owner = {}  # MXNet node name -> Caffe layer name
+        self._copy_source = {}  # identity node name -> the symbol it copies
         self._current = None
 
     # -- names -------------------------------------------------------------------------
@@ -76,8 +79,17 @@ class Emitter:
         self._record("const", name, array)
         return self.mx.BlockGrad(self.mx.Variable(name, shape=tuple(np.shape(array))), name=self.sub(f"{suffix}_fixed"))
 
+    def identity(self, x, name):
+        """An identity (`_copy`) node named `name`. A copy of a copy reads the first copy's
+        input instead: MXNet 1.9.1 cannot bind `_copy(_copy(variable))` (two identity layers in
+        a row on a net input, e.g. Dropout after Dropout), and the values are the same."""
+        src = self._copy_source.get(x.name, x) if len(x.list_outputs()) == 1 else x
+        out = self.mx.identity(src, name=name)
+        self._copy_source[out.name] = src
+        return out
+
     def variable(self, base, shape):
-        """A fed variable (net input, teacher-forced bottom) owned by the current layer."""
+        """A fed variable (a net input) owned by the current layer."""
         name = self._alloc(base)
         return self.mx.Variable(name, shape=tuple(shape))
 
@@ -94,6 +106,14 @@ class Emitter:
     def adjust(self, node, message):
         self.adjustments.append({"layer": node.name, "type": node.type, "message": message})
 
+    def warn(self, node, message):
+        """Something about the layer's values the user should look at (nothing was changed)."""
+        self.warnings.append({"layer": node.name, "type": node.type, "message": message})
+
+    def record(self, node, key, value):
+        """A fact about how the layer was converted, kept in its name-map entry (e.g. bn_blob3)."""
+        self._layer_facts.setdefault(node.name, {})[key] = value
+
     # -- the net -------------------------------------------------------------------------------
     def _layer_entry(self, node, member):
         entry = {"type": member.type, "line": member.line, "mxnet_op": self.name(node),
@@ -101,14 +121,13 @@ class Emitter:
                  "tops": list(member.caffe_tops), "bottoms": list(member.caffe_bottoms)}
         if node.fused:
             entry["fused_with"] = [f.name for f in node.fused]
+        entry.update(self._layer_facts.get(member.name, {}))
         return entry
 
-    def run(self, teacher_forced=False):
-        """Emit the net. With teacher_forced, every layer reads fresh variables (named in
-        name_map["forced_inputs"]) instead of its producers' outputs, so one forward pass
-        measures each layer on given bottoms: per-layer parity without inherited error."""
+    def run(self):
+        """Emit the net: (symbol, arg params, aux params, name map)."""
         mx = self.mx
-        sym_of, inputs, forced, layers = {}, {}, {}, {}
+        sym_of, inputs, layers = {}, {}, {}
         for node in self.graph.input_nodes():
             self._current = node
             outs = handler_for("Input").emit(node, [], self)
@@ -119,14 +138,7 @@ class Emitter:
         for node in self.graph.nodes:
             self._current = node
             h = handler_for(node.type)
-            if teacher_forced:
-                for b in node.bottoms:
-                    if b not in forced and b not in inputs:
-                        forced[b] = self.variable(f"forced__{b}", self.shapes[b])
-                ins = [sym_of[b] if b in inputs else forced[b] for b in node.bottoms]
-            else:
-                ins = [sym_of[b] for b in node.bottoms]
-            outs = h.emit(node, ins, self)
+            outs = h.emit(node, [sym_of[b] for b in node.bottoms], self)
             if len(outs) != len(node.tops):
                 raise AssertionError(f"handler {node.type} returned {len(outs)} outputs for {len(node.tops)} tops")
             for t, s in zip(node.tops, outs):
@@ -134,12 +146,11 @@ class Emitter:
             for m in node.fused or (node,):
                 layers[m.name] = self._layer_entry(node, m)
         outputs = self.graph.outputs()
-        if teacher_forced:
-            fed = set(inputs.values()) | {v.name for v in forced.values()}
-            outputs = [t for n in self.graph.nodes for t in n.tops if sym_of[t].list_outputs()[0] not in fed]
-            outputs = list(dict.fromkeys(outputs))
         symbol = mx.Group([sym_of[o] for o in outputs]) if len(outputs) > 1 else sym_of[outputs[0]]
-        out_name = {b: s.list_outputs()[0] for b, s in sym_of.items()}
+        # blobs whose value the symbol holds (inputs are fed, so always held): a top only a Silence
+        # layer reads is computed by nothing (MXNet drops the unused output), so it is not claimed
+        held = set(symbol.get_internals().list_outputs()) | set(inputs.values())
+        out_name = {b: s.list_outputs()[0] for b, s in sym_of.items() if s.list_outputs()[0] in held}
         nodes_of = {}
         for mx_name, layer in self.owner.items():
             nodes_of.setdefault(layer, []).append(mx_name)
@@ -159,9 +170,8 @@ class Emitter:
             "nodes": dict(self.owner),
             "options": self.options,
             "adjustments": self.adjustments,
+            "warnings": self.warnings,
         }
-        if teacher_forced:
-            name_map["forced_inputs"] = {b: v.name for b, v in forced.items()}
         return symbol, self.arg_params, self.aux_params, name_map
 
 

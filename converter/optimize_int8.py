@@ -23,6 +23,10 @@ from .model_files import Conversion
 INT8_SUFFIX = "-int8"
 CALIB_MODES = ("entropy", "naive")
 GRANULARITIES = ("channel-wise", "tensor-wise")
+#: MXNet 1.9.1's entropy thresholds are symmetric, so a ReLU output it had made uint8 then
+#: gets a negative minimum and the int8 kernels refuse it: with entropy, MXNet picks int8 or
+#: uint8 per tensor itself ("auto")
+QUANTIZED_DTYPE = {"naive": "int8", "entropy": "auto"}
 #: operator types left in float by default: MXNet's int8 element-wise add/multiply (what is
 #: left of them once oneDNN has fused residual sums into convolutions: the attention masks'
 #: sums and products) were slower than float and less accurate on Attention-56 (single
@@ -83,7 +87,7 @@ def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel
         conv.symbol, conv.arg_params, conv.aux_params, data_names=(var,), label_names=(), ctx=mx.cpu(),
         excluded_sym_names=excluded_nodes(conv, exclude), excluded_op_names=list(float_ops),
         calib_mode=calib_mode, calib_data=data,
-        num_calib_examples=len(calib), quantized_dtype="int8", quantize_mode="smart",
+        num_calib_examples=len(calib), quantized_dtype=QUANTIZED_DTYPE[calib_mode], quantize_mode="smart",
         quantize_granularity=granularity, logger=logger)
     nm = conv.name_map
     outputs = dict(zip(nm["outputs"], qsym.list_outputs()))
@@ -92,7 +96,7 @@ def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel
     name_map.update({
         "outputs": outputs, "blobs": {**{b: v for b, v in nm["inputs"].items()}, **outputs}, "versions": {},
         "layers": {}, "nodes": {}, "adjustments": [],
-        "quantized": {"by": "mxnet.contrib.quantization.quantize_model_mkldnn", "dtype": "int8",
+        "quantized": {"by": "mxnet.contrib.quantization.quantize_model_mkldnn", "dtype": QUANTIZED_DTYPE[calib_mode],
                       "calib_mode": calib_mode, "granularity": granularity, "calibration_inputs": int(len(calib)),
                       "excluded_layers": list(exclude), "float_ops": list(float_ops),
                       "from_optimized": "optimized" in nm,

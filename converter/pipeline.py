@@ -12,6 +12,7 @@ from .graph import build_graph
 from .layers.norm import BN_BLOB3_MODES
 from .model_files import Conversion, check_output_prefix, load, output_prefix, save  # noqa: F401
 from .passes import fuse_batchnorm_scale
+from .plugins import extensions_in_use, load_installed
 from .prototxt import read_prototxt
 from .shapes import check_supported, infer_shapes
 from .weights import bind_weights
@@ -45,8 +46,9 @@ class LoadedNet:
 def read_net(prototxt, input_shapes=None, progress=None):
     """Parse, validate and shape a net: the front end, run once per command."""
     say = progress or (lambda msg: None)
+    load_installed()  # installed packages' plug-ins (entry points), once per process
     say(f"reading {prototxt}")
-    graph = build_graph(read_prototxt(prototxt))
+    graph = build_graph(read_prototxt(prototxt), input_shapes=input_shapes)
     check_supported(graph)
     return Net(graph=graph, shapes=infer_shapes(graph, input_shapes))
 
@@ -67,17 +69,43 @@ def load_net(prototxt, caffemodel=None, *, weights=None, input_shapes=None, prog
     return bind(net, weights, caffemodel)
 
 
-def convert_net(net, *, bn_blob3="inv_std", progress=None):
-    """Emit a LoadedNet as an MXNet symbol, parameters and name map."""
+def convert_net(net, *, bn_blob3="inv_std", progress=None, weights=None, caffemodel=None, keep_net=True):
+    """Emit a LoadedNet as an MXNet symbol, parameters and name map.
+
+    Given a Net and `weights` ({layer: LayerBlobs}) instead, the weights are bound here; with
+    `keep_net` False this empties `weights` and lets go of the weighted graph, so that each
+    NumPy blob is freed as soon as MXNet has its copy (the weights are in memory once, not
+    twice) and the Conversion's `.net` is None.
+    """
     if bn_blob3 not in BN_BLOB3_MODES:
         raise UsageError(f"bn_blob3 must be one of {', '.join(BN_BLOB3_MODES)}, not {bn_blob3!r}")
     say = progress or (lambda msg: None)
+    if weights is not None:
+        net = bind(net, weights, caffemodel)
+        if not keep_net:
+            weights.clear()
     graph = fuse_batchnorm_scale(net.graph)
     say(f"emitting {len(graph.nodes)} layers")
     em = Emitter(graph, net.shapes, options={"bn_blob3": bn_blob3})
     symbol, args, auxs, name_map = em.run()
     name_map["caffemodel"] = net.caffemodel
+    extensions = extensions_in_use()
+    if any(extensions.values()):
+        name_map["extensions"] = extensions
+    kept = net if keep_net else None
+    em = graph = net = None  # noqa: F841 - from here the parameter dicts hold the only references
     nd = _mx().nd
-    return Conversion(symbol=symbol, arg_params={k: nd.array(v, dtype="float32") for k, v in args.items()},
-                      aux_params={k: nd.array(v, dtype="float32") for k, v in auxs.items()},
-                      name_map=name_map, net=net)
+    return Conversion(symbol=symbol, arg_params=_ndarrays(nd, args), aux_params=_ndarrays(nd, auxs),
+                      name_map=name_map, net=kept)
+
+
+def _ndarrays(nd, params):
+    """MXNet copies of the NumPy parameters, made one at a time, each NumPy array released from
+    `params` as its copy is made.
+
+    (Sharing the memory instead, with `nd.from_numpy(zero_copy=True)`, is not safe: MXNet's
+    oneDNN backend reorders convolution weights in place, under any NumPy view of them.)"""
+    out = {}
+    for name in list(params):
+        out[name] = nd.array(params.pop(name), dtype="float32")
+    return out

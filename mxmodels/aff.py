@@ -10,7 +10,7 @@ from .blocks.fusion import AFF, IAFF, CIFARPreActResNet
 from .blocks.heads import ClassifierHead
 from .blocks.stems import add_imagenet_stem
 from .blocks.residual import ResNeXtUnit
-from .registry import register_model
+from .registry import CIFAR, IMAGENET, register_model
 
 FUSIONS = {"aff": AFF, "iaff": IAFF}
 
@@ -125,7 +125,7 @@ class CIFARAFFResNeXt(nn.HybridBlock):
         return self.head(self.features(x))
 
 
-@register_model
+@register_model(**IMAGENET)
 def aff_resnet50(classes=1000, **kwargs):
     """AFF-ResNet-50: ResNet-50 v1b (7x7 stem, strided 1x1+BN shortcut), AFF (r=16) in stages 3-4.
 
@@ -135,7 +135,7 @@ def aff_resnet50(classes=1000, **kwargs):
     return AFFResNet(fusion="aff", classes=classes, prefix="aff_resnet50_", **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def iaff_resnet50(classes=1000, **kwargs):
     """iAFF-ResNet-50: as `aff_resnet50` with iAFF (two MS-CAMs per block).
 
@@ -144,7 +144,7 @@ def iaff_resnet50(classes=1000, **kwargs):
     return AFFResNet(fusion="iaff", classes=classes, prefix="iaff_resnet50_", **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def aff_resnext50_32x4d(classes=1000, **kwargs):
     """AFF-ResNeXt-50-32x4d: deep stem 64-64-128, v1d average-pool shortcuts, AFF (r=16) in
     stages 3-4.
@@ -156,7 +156,7 @@ def aff_resnext50_32x4d(classes=1000, **kwargs):
                      classes=classes, prefix="aff_resnext50_32x4d_", **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def iaff_resnext50_32x4d(classes=1000, **kwargs):
     """iAFF-ResNeXt-50-32x4d: deep stem 64-64-128, v1d shortcuts, iAFF (r=16) in stages 3-4.
 
@@ -166,7 +166,7 @@ def iaff_resnext50_32x4d(classes=1000, **kwargs):
                      classes=classes, prefix="iaff_resnext50_32x4d_", **kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_aff_resnet32(classes=100, **kwargs):
     """CIFAR AFF-ResNet-32: 3 stages x 5 pre-activation basic blocks at 64/128/256 channels,
     AFF (r=4) in every block.
@@ -178,7 +178,7 @@ def cifar_aff_resnet32(classes=100, **kwargs):
     return CIFARAFFResNet(classes=classes, prefix="cifar_aff_resnet32_", **kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_aff_resnext38_32x4d(classes=100, **kwargs):
     """CIFAR AFF-ResNeXt-38-32x4d: 3 stages x 4 ResNeXt units, AFF (r=16) in every unit.
 

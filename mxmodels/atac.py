@@ -8,7 +8,7 @@ from .blocks.atac import ChaATAC
 from .blocks.fusion import CIFARPreActResNet
 from .blocks.heads import ClassifierHead
 from .blocks.stems import add_imagenet_stem
-from .registry import register_model
+from .registry import CIFAR, IMAGENET, register_model
 
 
 def _act_factory(use_atac, r):
@@ -90,7 +90,7 @@ class CIFARATACResNetV2(CIFARPreActResNet):
         super().__init__((depth - 2) // 6, widths, classes, act=_act_factory(True, r), **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def atac_resnet50(classes=1000, r=2, act_layers=2, **kwargs):
     """ATAC-ResNet-50: ResNet-50 v1b with ChaATAC (r=2) as relu1/relu2 of stages 3 and 4.
 
@@ -103,7 +103,7 @@ def atac_resnet50(classes=1000, r=2, act_layers=2, **kwargs):
     return ATACResNetV1b((3, 4, 6, 3), classes, r, act_layers, prefix="atac_resnet50_", **kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_atac_resnet(depth=20, classes=10, r=2, **kwargs):
     """CIFAR ATAC-ResNet (pre-activation, 16/32/64 channels), depth 6n+2, default 20 (n=3).
 

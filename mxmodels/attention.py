@@ -10,7 +10,7 @@ from mxnet.gluon.block import HybridBlock
 from .blocks.attention import CAFFE_NAMING, NEXT_NAMING, AttentionModule, MaskHead, caffe_maxpool
 from .blocks.residual import (FaceBottleneck, PreActBottleneck, ResNeXtUnit, batchnorm,
                               caffe_layer, conv, prelu, relu)
-from .registry import register_model
+from .registry import CIFAR, FACE, IMAGENET, register_model
 
 # depth -> ((p, t, r), (m1, m2, m3))
 SPECS = {
@@ -71,6 +71,7 @@ class ResidualAttentionNet(HybridBlock):
     pool 8, FC) or 'face' (112x112; 3x3/1 stem, BN-PReLU, every stage strided, `head`
     applied to the 7x7x2048 map).
     `unit`: 'preact' (Caffe RAN), 'next' (AttentionNeXt) or 'face' (bruinxiong fresattnet).
+    `widths` (4 stage widths) and `stem_width` override the layout's (reduced-width models).
     `extra_sums`: add the down features and the trunk on the mask's up path as the
     tengshaofeng/PistonY/GluonCV ports and the face symbols do; the Caffe release does not.
     The mask max-pools are Caffe's (ceil mode, no pad) for 'imagenet' and pad-1 pools for
@@ -81,7 +82,7 @@ class ResidualAttentionNet(HybridBlock):
 
     def __init__(self, p=1, t=2, r=1, modules=(1, 1, 1), unit="preact", layout="imagenet",
                  classes=1000, extra_sums=False, use_se=False, head=None, norm_kwargs=None,
-                 **kwargs):
+                 widths=None, stem_width=None, **kwargs):
         super().__init__(**kwargs)
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
@@ -98,7 +99,9 @@ class ResidualAttentionNet(HybridBlock):
         make_head = _head_factory(unit, nk)
         naming = NEXT_NAMING if unit == "next" else CAFFE_NAMING
         preact = unit == "preact"
-        widths = cfg["widths"]
+        widths = tuple(widths or cfg["widths"])
+        if len(widths) != 4 or any(w % 4 for w in widths):
+            raise ValueError(f"widths must be 4 stage widths divisible by 4, got {widths}")
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
             stem = nn.HybridSequential(prefix="stem_")
@@ -109,7 +112,7 @@ class ResidualAttentionNet(HybridBlock):
                              caffe_maxpool())
                     prev, in_ch = "pool1_3x3_s2", 64
                 else:
-                    width = 32 if layout == "cifar" else 64
+                    width = stem_width or (32 if layout == "cifar" else 64)
                     stem.add(conv(width, 3, 1, in_channels=3, name="conv1"),
                              batchnorm(width, "conv1/bn", **nk),
                              prelu(width) if layout == "face" else nn.Activation("relu"))
@@ -158,14 +161,14 @@ def _ran(depth, **kwargs):
     return ResidualAttentionNet(p, t, r, m, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attention56(classes=1000, **kwargs):
     """Attention-56, Caffe structure. 31.883M parameters counting BN running stats
     (31.811M trainable), 6.27 G multiply-adds at 224x224; the paper prints 31.9M / 6.2G."""
     return _ran(56, classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attention92(classes=1000, **kwargs):
     """Attention-92, Caffe structure (modules 1, 2, 3). 52.600M parameters counting BN
     running stats (52.466M trainable), 10.53 G multiply-adds at 224x224. The paper prints
@@ -174,25 +177,25 @@ def attention92(classes=1000, **kwargs):
     return _ran(92, classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attention128(classes=1000, **kwargs):
     """Attention-128 (modules 3, 3, 3): 57.637M parameters with BN running stats."""
     return _ran(128, classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attention164(classes=1000, **kwargs):
     """Attention-164 (modules 4, 4, 4): 70.514M parameters with BN running stats."""
     return _ran(164, classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attention236(classes=1000, **kwargs):
     """Attention-236 (modules 6, 6, 6): 96.267M parameters with BN running stats."""
     return _ran(236, classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attention452(classes=1000, **kwargs):
     """Attention-452 (p, t, r = 2, 4, 3; modules 6, 6, 6): 177.147M parameters with BN
     running stats. No Caffe release exists; names extend the prototxt pattern
@@ -200,14 +203,14 @@ def attention452(classes=1000, **kwargs):
     return _ran(452, classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attentionnext56(classes=1000, **kwargs):
     """AttentionNeXt-56: post-activation ResNeXt units (32 groups, width C/2), no BN-ReLU
     before the mask head. 31.32M trainable parameters, 6.42 G multiply-adds."""
     return _ran(56, unit="next", classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def attentionnext92(classes=1000, **kwargs):
     """AttentionNeXt-92 (modules 1, 2, 3): 52.10M trainable parameters, 10.70 G
     multiply-adds."""
@@ -219,41 +222,52 @@ def _cifar(depth, classes, kwargs):
     return _ran(depth, layout="cifar", classes=classes, **kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_attention56(classes=10, **kwargs):
     """Attention-56 for 32x32 inputs (PistonY/tengshaofeng layout, their mask sums):
     7.203M trainable parameters with 10 classes."""
     return _cifar(56, classes, kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_attention92(classes=10, **kwargs):
     """Attention-92 for 32x32 inputs: 12.171M trainable parameters with 10 classes."""
     return _cifar(92, classes, kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_attention128(classes=10, **kwargs):
     """Attention-128 for 32x32 inputs: 13.112M trainable parameters with 10 classes."""
     return _cifar(128, classes, kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_attention164(classes=10, **kwargs):
     """Attention-164 for 32x32 inputs: 16.067M trainable parameters with 10 classes."""
     return _cifar(164, classes, kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_attention236(classes=10, **kwargs):
     """Attention-236 for 32x32 inputs: 21.976M trainable parameters with 10 classes."""
     return _cifar(236, classes, kwargs)
 
 
-@register_model
+@register_model(**CIFAR)
 def cifar_attention452(classes=10, **kwargs):
     """Attention-452 for 32x32 inputs: 40.079M trainable parameters with 10 classes."""
     return _cifar(452, classes, kwargs)
+
+
+@register_model(**CIFAR)
+def slim_attention56(classes=10, widths=(16, 32, 64, 128), stem_width=8, **kwargs):
+    """Attention-56 in the CIFAR layout (32x32, mask sums as cifar_attention56) at 1/8 of its
+    stage widths: 16/32/64/128 channels (bottleneck width C/4, so 4..32 inside the units) and an
+    8-channel stem. 0.118M trainable parameters (117,570) with 10 classes (cifar_attention56:
+    7.203M).
+    Small enough to train on CPU in minutes: the model of `caffe2mx train --recipe digits-demo`.
+    """
+    return _cifar(56, classes, dict(kwargs, widths=widths, stem_width=stem_width))
 
 
 def _face(depth, emb_size, use_se, head, kwargs):
@@ -264,14 +278,14 @@ def _face(depth, emb_size, use_se, head, kwargs):
     return _ran(depth, unit="face", layout="face", use_se=use_se, head=head, **kwargs)
 
 
-@register_model
+@register_model(**FACE)
 def face_attention56(emb_size=512, use_se=False, head=None, **kwargs):
     """Face Attention-56 (bruinxiong fresattnet, 112x112, Option-E 512-d embedding):
     81.20M trainable parameters without SE, 84.13M with `use_se=True`."""
     return _face(56, emb_size, use_se, head, kwargs)
 
 
-@register_model
+@register_model(**FACE)
 def face_attention92(emb_size=512, use_se=False, head=None, **kwargs):
     """Face Attention-92: 101.91M trainable parameters without SE, 106.70M with SE."""
     return _face(92, emb_size, use_se, head, kwargs)

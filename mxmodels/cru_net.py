@@ -10,7 +10,7 @@ from .blocks.cru import CRUUnit, FaceCRUUnit, FaceResNeXtUnit, cru_stage
 from .blocks.heads import ClassifierHead, EmbeddingHead
 from .blocks.stems import add_imagenet_stem
 from .blocks.residual import ResNeXtUnit
-from .registry import register_model
+from .registry import FACE_RAW, IMAGENET, register_model
 
 IMAGENET_SPECS = {
     56: [("resnext", 3, 256), ("resnext", 4, 512), ("cru", 6, 1024, 640, None),
@@ -104,7 +104,7 @@ class FaceCRUNet(nn.HybridBlock):
         return self.head(self.features(x))
 
 
-@register_model
+@register_model(**IMAGENET)
 def cru_net56(classes=1000, **kwargs):
     """CRU-Net-56 @x14 (32x4d): ResNeXt stages 2, 3, 5; stage 4 = 6 CRUs, R=640, one shared set.
 
@@ -116,7 +116,7 @@ def cru_net56(classes=1000, **kwargs):
     return CRUNet(56, classes, prefix="cru_net56_", **kwargs)
 
 
-@register_model
+@register_model(**IMAGENET)
 def cru_net116(classes=1000, **kwargs):
     """CRU-Net-116 @x28x14: stage 3 = 6 CRUs (R=352, one set), stage 4 = 18 CRUs (R=704, three
     sets of 6); ResNeXt stages 2 and 5.
@@ -129,7 +129,7 @@ def cru_net116(classes=1000, **kwargs):
     return CRUNet(116, classes, prefix="cru_net116_", **kwargs)
 
 
-@register_model
+@register_model(**FACE_RAW)
 def face_cru_net56(emb_size=512, **kwargs):
     """Modified face CRU-Net-56 (bruinxiong fcrunet, R=640/1280 — not the paper's widths),
     112x112 input, 512-d Option-E embedding.
@@ -140,7 +140,7 @@ def face_cru_net56(emb_size=512, **kwargs):
     return FaceCRUNet(56, emb_size, prefix="face_cru_net56_", **kwargs)
 
 
-@register_model
+@register_model(**FACE_RAW)
 def face_cru_net116(emb_size=512, **kwargs):
     """Modified face CRU-Net-116 (R=352/704, stage 4 in three shared sets of 6), 112x112 input,
     512-d Option-E embedding. Parameters: 93.499M conv+fc, 93.801M with BN gamma/beta and PReLU

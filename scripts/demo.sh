@@ -16,9 +16,9 @@ else
   WEIGHTS=$OUT/$NAME.caffemodel
   [ -f "$WEIGHTS" ] || caffe2mx init-weights "$PROTO" -o "$WEIGHTS" --seed 0
 fi
-caffe2mx convert "$PROTO" "$WEIGHTS" -o "$OUT/$NAME"
+caffe2mx convert "$PROTO" "$WEIGHTS" -o "$OUT/$NAME" --force  # the demo replaces its own earlier outputs
 caffe2mx verify "$PROTO" "$WEIGHTS" --model "$OUT/$NAME" --reference numpy --report "$OUT/report"
-caffe2mx export-onnx --symbol "$OUT/$NAME" -o "$OUT/$NAME.onnx"
+caffe2mx export-onnx --symbol "$OUT/$NAME" -o "$OUT/$NAME.onnx" --force
 caffe2mx verify "$PROTO" "$WEIGHTS" --model "$OUT/$NAME" --reference onnxruntime --onnx "$OUT/$NAME.onnx"
 echo
 echo "outputs in $OUT/:"

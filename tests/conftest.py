@@ -9,8 +9,28 @@ os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "fixtures" / "caffe-golden"
+GOLDEN2 = SHARED / "fixtures" / "caffe-golden-2"  # BVLC types added after the first set
+CORPUS = SHARED / "fixtures" / "corpus"
 UPSTREAM = SHARED / "fixtures" / "upstream"
 PROTOTXTS = sorted((REPO / "prototxts").glob("*.prototxt"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (scripts/nightly.sh does)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long sweeps (deep nets, large inputs), run by scripts/nightly.sh "
+                                       "with --slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (scripts/nightly.sh)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def need_shared(path):
@@ -68,3 +88,21 @@ def write_test_caffemodel(path, blobs, types=None, text=None, net_name="test"):
         layers = [(caffe_pb.LayerParameter(name=n, type=types[n]), b) for n, b in blobs.items()]
     write_caffemodel(str(path), net_name, layers)
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run tests marked slow (full-length training runs; CAFFE2MX_SLOW=1 too)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: full-length runs, skipped unless --slow or CAFFE2MX_SLOW=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or os.environ.get("CAFFE2MX_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (or CAFFE2MX_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

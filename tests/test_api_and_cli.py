@@ -138,10 +138,10 @@ def test_output_may_be_a_directory_and_parents_are_created(tmp_path, net, capsys
     out = tmp_path / "new" / "deeper"
     assert main(["convert", str(net), "-o", f"{out}/", "-q"]) == 0
     assert (out / "small-symbol.json").is_file()
-    assert main(["convert", str(net), "-o", str(out), "-q"]) == 0  # an existing directory
+    assert main(["convert", str(net), "-o", str(out), "-q", "--force"]) == 0  # an existing directory (same files)
     assert main(["export-onnx", str(net), "-o", f"{tmp_path / 'onnx'}/", "-q"]) == 0
     assert (tmp_path / "onnx" / "small.onnx").is_file()
-    assert main(["export-onnx", str(net), "-o", str(tmp_path / "onnx"), "-q"]) == 0
+    assert main(["export-onnx", str(net), "-o", str(tmp_path / "onnx"), "-q", "--force"]) == 0
     assert main(["init-weights", str(net), "-o", str(tmp_path / "w") + "/", "-q"]) == 0
     assert (tmp_path / "w" / "small.caffemodel").is_file()
 

@@ -10,7 +10,7 @@ import pytest
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from caffe2mx.mxmodels import get_model, list_models
+from caffe2mx.mxmodels import get_model, list_models, model_config
 from caffe2mx.converter.pipeline import read_net
 from conftest import UPSTREAM, need_shared, write_test_caffemodel
 from caffe2mx.mxmodels.blocks.attention import caffe_maxpool, resize_like
@@ -57,17 +57,14 @@ HEAVY = {"attention128", "attention164", "attention236", "attention452", "cifar_
 
 
 def _input_shape(name, batch=1):
-    if name.startswith("cifar_"):
-        side = 32
-    elif name.startswith("face_"):
-        side = 112
-    else:
-        side = 195 if name in HEAVY else 224
+    side = model_config(name).input_size
+    if name in HEAVY and side == 224:
+        side = 195
     return (batch, 3, side, side)
 
 
 def _output_shape(name, batch):
-    return (batch, 10 if name.startswith("cifar_") else 512 if name.startswith("face_") else 1000)
+    return (batch, model_config(name).classes)
 
 
 def _symbol_and_shapes(net, shape):

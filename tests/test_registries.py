@@ -27,9 +27,9 @@ def test_handler_and_reference_live_in_files_of_one_family(type_):
 
 
 def test_every_type_has_sweep_cases():
-    import test_layers_sweep
+    from sweeps import all_cases
     seen = set()
-    for case in test_layers_sweep.CASES:
+    for case in all_cases():
         net = parse_prototxt_text(case.values[0]).net
         seen |= {layer.type for layer in net.layer}
     assert set(supported_types()) - seen == set()

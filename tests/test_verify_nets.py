@@ -68,7 +68,7 @@ def test_clean_conversion_passes_every_blob(tmp_path, capsys, text):
     rc = main(["verify", str(net), "--reference", "numpy", "--all", "-q"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "PASS" in out and "diverge" in out
+    assert "PASS" in out and " 0 wrong, 0 drift past float32" in out
 
 
 def test_outcome_rows_follow_net_order(tmp_path):
@@ -79,3 +79,4 @@ def test_outcome_rows_follow_net_order(tmp_path):
     assert [order.index(x) for x in layers] == sorted(order.index(x) for x in layers)
     assert run.outcome.per_version and run.outcome.first is None
     assert all(np.isclose(r.diff.cosine, 1.0) for r in run.outcome.rows)
+    assert all(r.diff.max_rel <= r.rtol and r.drift.max_rel <= (r.drift_bound or 0) for r in run.outcome.rows[1:])

@@ -81,7 +81,7 @@ def test_report_is_self_contained(tmp_path):
     html = Path(paths["html"]).read_text()
     assert html.count("<svg") >= 2, "the error plot and the Caffe graph are inline"
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
-    assert 'id="layers"' in html and "first divergence" in html.lower()
+    assert 'id="layers"' in html and "first wrong layer" in html.lower()
     data = json.loads(Path(paths["json"]).read_text())
     assert data["first_divergence"]["layer"] == "A/mask/conv"
 

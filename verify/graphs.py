@@ -15,8 +15,8 @@ from caffe2mx.converter.emit import owner_of
 
 from .safe_names import safe_stem
 
-COLOURS = {"pass": "#c8e6c9", "diverges": "#ef5350", "inherited": "#ffcc80", None: "#f5f5f5"}
-STATUS_RANK = {"diverges": 3, "inherited": 2, "pass": 1, None: 0}
+COLOURS = {"pass": "#c8e6c9", "diverges": "#ef5350", "drift": "#ff8a65", "inherited": "#ffcc80", None: "#f5f5f5"}
+STATUS_RANK = {"diverges": 4, "drift": 3, "inherited": 2, "pass": 1, None: 0}
 MAX_UNITS = 80
 
 

@@ -166,9 +166,15 @@ def preprocess(preset=None, mean=None, scale=None, channel_order=None):
 
 
 def load_inputs(source, input_shapes, *, seed=0, prep=None):
-    """{input name: float32 array} from None/'random' (seeded), a .npy/.npz, or an image file."""
+    """{input name: float32 array} from None/'random' (seeded), a .npy/.npz, an image file, or
+    a dict of arrays by input name (the API)."""
     if source is None or source == "random":
         return random_inputs(input_shapes, seed)
+    if isinstance(source, dict):
+        missing = [n for n in input_shapes if n not in source]
+        if missing:
+            raise UsageError(f"no value for input(s) {', '.join(missing)}")
+        return {n: np.asarray(source[n], np.float32) for n in input_shapes}
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"{source}: input file not found")

@@ -1,4 +1,4 @@
-"""Is a divergence the layer's own fault? Re-run that one layer on MXNet's own inputs.
+"""`--strict`: is a divergence the layer's own fault? Re-run that one layer on MXNet's own inputs.
 
 End to end, float32 rounding compounds through a deep net; a point can cross the
 tolerance without any layer being wrong. Feeding the NumPy reference of the suspect
@@ -7,28 +7,18 @@ layer with the exact bottoms MXNet used isolates what that layer adds.
 import numpy as np
 
 from .metrics import compare
+from .numpy_ref.forward import run_node
 
 
-def local_check(graph, layer, actual, *, bn_blob3="inv_std"):
-    """Diff of MXNet's outputs of `layer` against NumPy fed MXNet's inputs; None if not possible."""
-    try:
-        from .numpy_ref.call import LayerCall
-        from .numpy_ref.registry import handler
-        node = graph.node(layer)
-        fn = handler(node.type)
-    except Exception:
+def local_check(node, bottoms, tops, *, options=None, feeds=None, file=None):
+    """Worst Diff of MXNet's outputs `tops` of `node` against NumPy fed MXNet's `bottoms`; None if not possible."""
+    if any(b is None for b in bottoms) or any(t is None for t in tops):
         return None
-    if any(b not in actual for b in node.bottoms) or any(t not in actual for t in node.tops):
-        return None
-    feeds = {b: np.asarray(actual[b], np.float64) for b in graph.inputs if b in actual}
-    call = LayerCall(node=node, bottoms=[np.asarray(actual[b], np.float64) for b in node.bottoms],
-                     blobs=tuple(node.blobs), dtype=np.float64, options={"bn_blob3": bn_blob3}, feeds=feeds,
-                     file=graph.file)
     try:
         with np.errstate(all="ignore"):
-            outs = fn(call)
+            outs = run_node(node, [np.asarray(b, np.float64) for b in bottoms], options=options, feeds=feeds,
+                            file=file)
     except Exception:
         return None
-    diffs = [compare(actual[t], o) for t, o in zip(node.tops, outs)]
-    worst = max(diffs, key=lambda d: (not d.shape_ok, d.max_rel))
-    return worst
+    diffs = [compare(t, o) for t, o in zip(tops, outs)]
+    return max(diffs, key=lambda d: (not d.shape_ok, d.max_rel))

@@ -1,4 +1,5 @@
-"""Run a converted MXNet model and read back every Caffe blob through the name map.
+"""Run a whole converted MXNet model and read back Caffe blobs through the name map (tests,
+ONNX checks). `verify` itself runs the model piece by piece: mxnet_pieces.py.
 
 MKLDNN's subgraph backend fuses Convolution+BatchNorm(+ReLU) at bind time, and then
 the convolution's internal output holds the fused value: a layer-by-layer comparison
@@ -53,29 +54,3 @@ def run_blobs(symbol, arg_params, aux_params, name_map, inputs, blobs=None):
         elif n in values:
             out[b] = values[n]
     return out
-
-
-def run_teacher_forced(net, reference_versions, bn_blob3="inv_std"):
-    """Each layer of a loaded net run in MXNet on the reference values of its bottoms.
-
-    `net` is a LoadedNet (weights bound), `reference_versions` maps every blob id to the
-    reference's value. Returns {blob id: MXNet output} for every layer output: the
-    layer's own error, free of what earlier layers contributed.
-    """
-    mx = _mx()
-    from caffe2mx.converter.emit import Emitter
-    from caffe2mx.converter.passes import fuse_batchnorm_scale
-
-    graph = fuse_batchnorm_scale(net.graph)
-    em = Emitter(graph, net.shapes, options={"bn_blob3": bn_blob3})
-    symbol, args, auxs, name_map = em.run(teacher_forced=True)
-    feeds = {var: reference_versions[bid] for bid, var in name_map["forced_inputs"].items()}
-    feeds.update({var: reference_versions[bid] for bid, var in name_map["inputs"].items()})
-    arrays = {k: mx.nd.array(np.asarray(v, np.float32)) for k, v in feeds.items()}
-    arrays.update({k: mx.nd.array(v) for k, v in args.items()})
-    needed = symbol.list_arguments()
-    ex = symbol.bind(mx.cpu(), args={k: arrays[k] for k in needed},
-                     aux_states={k: mx.nd.array(v) for k, v in auxs.items()}, grad_req="null")
-    outs = ex.forward(is_train=False)
-    by_name = dict(zip(symbol.list_outputs(), outs))
-    return {bid: by_name[v["mxnet"]].asnumpy() for bid, v in name_map["versions"].items() if v["mxnet"] in by_name}

@@ -2,7 +2,7 @@
 import math
 from html import escape
 
-COLOURS = {"pass": "#2e7d32", "diverges": "#c62828", "inherited": "#ef6c00"}
+COLOURS = {"pass": "#2e7d32", "diverges": "#c62828", "drift": "#d84315", "inherited": "#ef6c00"}
 LOG_MIN, LOG_MAX = -12, 2
 
 
@@ -15,7 +15,9 @@ def _y_of(value):
 
 
 def error_plot(rows, rtol, width=900, height=280):
-    """log10(max relative error) per compared blob, in net order, with the tolerance as a dashed line."""
+    """log10(max relative error) per compared blob, in net order. `--strict`: one tolerance, a dashed
+    line. Per layer (rows with a drift): dots are each layer's own error, short red ticks its
+    tolerance; the grey line is the end-to-end drift, the dashed red line its float32 bound."""
     left, right, top, bottom = 56, 12, 14, 34
     pw, ph = width - left - right, height - top - bottom
     n = max(len(rows), 1)
@@ -33,13 +35,27 @@ def error_plot(rows, rtol, width=900, height=280):
         y = top + ph * (LOG_MAX - e) / (LOG_MAX - LOG_MIN)
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eeeeee"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">1e{e}</text>')
-    ty = py(rtol)
-    parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#c62828" '
-                 f'stroke-dasharray="6 4"/><text x="{left + pw - 4}" y="{ty - 4:.1f}" text-anchor="end" '
-                 f'font-size="11" fill="#c62828">tolerance {rtol:g}</text>')
-    if len(rows) > 1:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{px(i):.1f},{py(r.diff.max_rel):.1f}" for i, r in enumerate(rows))
-        parts.append(f'<path d="{path}" fill="none" stroke="#90a4ae" stroke-width="1"/>')
+    per_layer = any(getattr(r, "drift", None) is not None for r in rows)
+    if not per_layer and rtol is not None:
+        ty = py(rtol)
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#c62828" '
+                     f'stroke-dasharray="6 4"/><text x="{left + pw - 4}" y="{ty - 4:.1f}" text-anchor="end" '
+                     f'font-size="11" fill="#c62828">tolerance {rtol:g}</text>')
+        if len(rows) > 1:
+            path = " ".join(f"{'M' if i == 0 else 'L'}{px(i):.1f},{py(r.diff.max_rel):.1f}" for i, r in enumerate(rows))
+            parts.append(f'<path d="{path}" fill="none" stroke="#90a4ae" stroke-width="1"/>')
+    elif per_layer:
+        drift = [(i, r.drift.max_rel) for i, r in enumerate(rows) if r.drift is not None]
+        bound = [(i, r.drift_bound) for i, r in enumerate(rows) if r.drift_bound]
+        for series, style in ((drift, 'stroke="#90a4ae" stroke-width="1"'),
+                              (bound, 'stroke="#c62828" stroke-width="1" stroke-dasharray="4 3"')):
+            if len(series) > 1:
+                path = " ".join(f"{'M' if k == 0 else 'L'}{px(i):.1f},{py(v):.1f}" for k, (i, v) in enumerate(series))
+                parts.append(f'<path d="{path}" fill="none" {style}/>')
+        for i, r in enumerate(rows):
+            if r.rtol:
+                parts.append(f'<line x1="{px(i) - 2:.1f}" x2="{px(i) + 2:.1f}" y1="{py(r.rtol):.1f}" '
+                             f'y2="{py(r.rtol):.1f}" stroke="#e57373"/>')
     for i, r in enumerate(rows):
         who = escape(f"#{r.index} {r.layer or '(input)'} ({r.layer_type}) {r.version}: max_rel {r.diff.max_rel:.3g}")
         parts.append(f'<circle cx="{px(i):.1f}" cy="{py(r.diff.max_rel):.1f}" r="2.6" '

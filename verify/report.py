@@ -14,10 +14,11 @@ import numpy as np
 from caffe2mx.converter.errors import UsageError
 
 from . import graphs
-from .parity import DIVERGES, INHERITED
+from .metrics import DRIFT_FACTOR, ESCALATION
+from .parity import DIVERGES, DRIFT, INHERITED
 from .plot import error_plot
 from .safe_names import safe_path
-from .table import local_text
+from .table import drift_text, first_wrong_text, local_text
 
 TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 MAX_ARRAY_FILES = 8
@@ -25,16 +26,36 @@ MAX_ARRAY_ELEMENTS = 4_000_000
 
 
 def _num(x):
+    if x is None:
+        return None
     return None if x != x else (x if abs(x) != float("inf") else str(x))
 
 
 def row_dict(r):
     d = r.diff
-    return {"index": r.index, "layer": r.layer, "type": r.layer_type, "line": r.line, "blob": r.blob,
-            "version": r.version, "shape": list(r.shape), "reference_shape": list(r.ref_shape),
-            "shape_ok": d.shape_ok, "max_abs": _num(d.max_abs), "max_rel": _num(d.max_rel), "cosine": _num(d.cosine),
-            "rms": _num(d.rms), "nonfinite_ok": d.nonfinite_ok, "rtol": r.rtol, "status": r.status,
-            "suspects": r.suspects, "inputs": r.inputs}
+    out = {"index": r.index, "layer": r.layer, "type": r.layer_type, "line": r.line, "blob": r.blob,
+           "version": r.version, "shape": list(r.shape), "reference_shape": list(r.ref_shape),
+           "shape_ok": d.shape_ok, "max_abs": _num(d.max_abs), "max_rel": _num(d.max_rel), "cosine": _num(d.cosine),
+           "rms": _num(d.rms), "nonfinite_ok": d.nonfinite_ok, "rtol": _num(r.rtol), "status": r.status,
+           "suspects": r.suspects, "inputs": r.inputs}
+    if r.drift is not None or r.drift_bound is not None:
+        out.update(drift_max_rel=None if r.drift is None else _num(r.drift.max_rel), drift_bound=_num(r.drift_bound),
+                   float32_drift=_num(r.drift32))
+    if r.float32_error is not None:
+        out["numpy_float32_error"] = _num(r.float32_error)
+    if r.note:
+        out["note"] = r.note
+    return out
+
+
+def _diagnosis_dict(dx):
+    if dx is None:
+        return None
+    return {"layer": dx.layer, "type": dx.layer_type, "line": dx.line, "unit": dx.unit, "version": dx.version,
+            "parts": [dict(p, max_rel=_num(p["max_rel"])) for p in dx.parts], "findings": dx.findings,
+            "hint": dx.hint,
+            "inputs": [{"version": v, "drift_max_rel": None if d is None else _num(d.max_rel), "drift_bound": _num(b),
+                        "status": st} for v, d, b, st in dx.inputs]}
 
 
 def report_data(run):
@@ -44,9 +65,12 @@ def report_data(run):
         first = dict(row_dict(o.first), input_rows=[row_dict(o.row(v)) for v in o.first.inputs if o.row(v)],
                      alone_on_mxnet_inputs=None if run.local is None else
                      {"max_rel": _num(run.local.max_rel), "shape_ok": run.local.shape_ok,
-                      "verdict": local_text(run.local)})
+                      "verdict": local_text(run.local)},
+                     diagnosis=_diagnosis_dict(o.diagnosis),
+                     text=None if o.strict else first_wrong_text(o))
     return {
-        "format": "caffe2mx-verify/1",
+        "format": "caffe2mx-verify/2",
+        "mode": "strict" if o.strict else "per-layer",
         "passed": o.passed,
         "net": run.graph.name,
         "prototxt": run.prototxt,
@@ -64,6 +88,9 @@ def report_data(run):
         "reference_only": o.unmatched_reference,
         "adjustments": run.name_map.get("adjustments", []),
         "timings_s": run.timings,
+        "peak_rss_mb": getattr(run, "peak_rss_mb", {}),
+        "drift": None if o.strict else drift_text(o),
+        "notes": o.notes,
     }
 
 
@@ -78,7 +105,7 @@ def layer_status(outcome):
 
 def _fmt(x):
     if x is None:
-        return "nan"
+        return "-"
     if isinstance(x, str):
         return x
     return "nan" if x != x else f"{x:.3g}"
@@ -98,10 +125,18 @@ def _summary_html(data, run):
              ("reference", data["reference"]["kind"] + caffe),
              ("input", f"{data['input']} (saved as inputs.npz: give it to the Caffe dump script with --input)"),
              ("compared", f"{len(data['rows'])} blobs ({scope})"),
-             ("result", f"{c['pass']} pass, {c['diverges']} diverge, {c['inherited']} inherit an earlier error"),
-             ("tolerance", f"max relative error ≤ {data['rtol']:g} (per-type overrides in the table); floor of the "
-                           f"relative error: the reference blob's RMS"),
+             ("result", f"{c['pass']} pass, {c['diverges']} {'diverge' if data['mode'] == 'strict' else 'wrong'}, "
+                        f"{c['drift']} drift past float32, {c['inherited']} inherit an earlier error"),
+             ("tolerance", (f"max relative error ≤ {data['rtol']:g} end to end, blob by blob (--strict)"
+                            if data["mode"] == "strict" else
+                            "per layer, fed the reference's own inputs: 2^-24 × a per-type constant × √(reduction "
+                            f"length), or {ESCALATION}× the NumPy float32 error of the same layer (table: tolerance); "
+                            f"end to end: the free-running drift within {DRIFT_FACTOR}× the NumPy float32 run's "
+                            f"(table: bound)")
+                           + "; floor of the relative error: the reference blob's RMS"),
              ("time", ", ".join(f"{k} {v:.2f} s" for k, v in data["timings_s"].items()))]
+    if data.get("drift"):
+        items.append(("end to end", data["drift"]))
     if data["adjustments"]:
         items.append(("adjustments", "; ".join(f"{a['layer']}: {a['message']}" for a in data["adjustments"])))
     if data["reference"]["meta"].get("fork_layer_types"):
@@ -111,6 +146,8 @@ def _summary_html(data, run):
 
 def _first_html(data):
     f = data["first_divergence"]
+    if f is not None and f.get("text"):
+        return '<div class="first">' + "<br>".join(escape(t) for t in f["text"]) + "</div>"
     if f is None:
         return '<p class="first" style="border-color:#2e7d32;background:#f1f8e9">No divergence: every compared blob ' \
                'is within tolerance.</p>'
@@ -137,37 +174,35 @@ def _rows_html(data, array_files):
         cells = [str(r["index"]), escape(r["layer"] or "(input)"), escape(r["type"]), str(r["line"] or ""),
                  escape(r["version"]), shape]
         nums = [_fmt(r["max_abs"]), _fmt(r["max_rel"]),
-                r["cosine"] if isinstance(r["cosine"], str) else _fmt_cos(r["cosine"])]
+                r["cosine"] if isinstance(r["cosine"], str) else _fmt_cos(r["cosine"]), _fmt(r["rtol"]),
+                _fmt(r.get("drift_max_rel")), _fmt(r.get("drift_bound"))]
         out.append(f'<tr class="{r["status"]}">' + "".join(f"<td>{c}</td>" for c in cells)
                    + "".join(f'<td class="num">{escape(n)}</td>' for n in nums)
-                   + f'<td class="num">{r["rtol"]:g}</td><td>{r["status"]}</td><td>{arrays}</td></tr>')
+                   + f'<td>{r["status"]}</td><td>{arrays}</td></tr>')
     return "\n".join(out)
 
 
 def _write_arrays(run, directory, actual_of):
     """actual / reference / |diff| of the failing points, one .npz each under a safe name."""
     written = {}
-    rows = [r for r in run.outcome.rows if r.status in (DIVERGES, INHERITED)][:MAX_ARRAY_FILES]
+    kept = run.outcome.arrays
+    rows = [r for r in run.outcome.rows if r.status in (DIVERGES, DRIFT, INHERITED)][:MAX_ARRAY_FILES]
     for r in rows:
-        a, b = actual_of(r.version), _reference_value(run, r)
+        a = actual_of(r.version)
+        b = kept.get(r.version, {}).get("reference")
         if a is None or b is None or np.size(b) > MAX_ARRAY_ELEMENTS:
             continue
         directory.mkdir(parents=True, exist_ok=True)
         path = safe_path(directory, r.version, ".npz")
         arrays = {"actual": np.asarray(a), "reference": np.asarray(b)}
+        if "free_running" in kept.get(r.version, {}):
+            arrays["free_running"] = kept[r.version]["free_running"]
         if np.shape(a) == np.shape(b):
             arrays["abs_diff"] = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).astype(np.float32)
         with open(path, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         written[r.version] = f"{directory.name}/{path.name}"
     return written
-
-
-def _reference_value(run, r):
-    ref = run.reference
-    if ref.versions:
-        return ref.versions.get(r.version)
-    return ref.blobs.get(r.blob)
 
 
 def write_report(run, directory, actual=None):
@@ -178,7 +213,7 @@ def write_report(run, directory, actual=None):
     except OSError as exc:
         raise UsageError(f"--report {directory}: cannot create the directory ({exc})") from None
     data = report_data(run)
-    actual = actual if actual is not None else getattr(run, "actual", {}) or {}
+    actual = actual if actual is not None else run.actual
     array_files = _write_arrays(run, directory / "arrays", actual.get)
     with open(directory / "inputs.npz", "wb") as fh:  # feed this to the Caffe dump script to compare there
         np.savez(fh, **{name: np.asarray(v, np.float32) for name, v in run.inputs.items()})

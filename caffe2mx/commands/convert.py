@@ -3,12 +3,14 @@ PREFIX-0000.params (arg:/aux: keys) and PREFIX-namemap.json (Caffe blob -> MXNet
 import sys
 from pathlib import Path
 
-from ..api import convert, optimize
+from ..api import convert, optimize, read_net
 from ..converter.optimize import optimized_prefix
 from ..converter.errors import ModelError, UsageError
+from ..converter.layers.norm import bn_reading_statement
 from ..converter.model_files import check_output_prefix, output_prefix, save
 from ..progress import Progress
-from ._options import add_bn_blob3, add_seed, add_weights, weights_of
+from ._options import (add_bn_blob3, add_force, add_input_shape, add_max_memory, add_seed, add_weights, input_shapes,
+                       weights_of)
 
 NAME = "convert"
 HELP = "convert a prototxt (+ caffemodel) to an MXNet symbol and params"
@@ -32,6 +34,9 @@ def add_arguments(p):
     p.add_argument("--to-gluon", metavar="MODEL",
                    help="also load the weights into this caffe2mx.mxmodels Gluon model and save "
                         "PREFIX-gluon.params")
+    add_force(p)
+    add_max_memory(p)
+    add_input_shape(p)
 
 
 def _load_gluon(name, conv, bn_blob3):
@@ -56,28 +61,38 @@ def _load_gluon(name, conv, bn_blob3):
 def run(args):
     caffemodel = weights_of(args)
     prefix = output_prefix(args.output, Path(args.prototxt).stem)
-    check_output_prefix(prefix)
+    inputs = (args.prototxt, caffemodel)
+    extra = ("gluon.params",) if args.to_gluon else ()
+    check_output_prefix(prefix, force=args.force, inputs=inputs, extra=extra)
     if args.optimize:
-        check_output_prefix(optimized_prefix(prefix))
+        check_output_prefix(optimized_prefix(prefix), force=args.force, inputs=inputs)
     progress = Progress(quiet=args.quiet)
     seed = 0 if args.seed is None else args.seed
-    conv = convert(args.prototxt, caffemodel, bn_blob3=args.bn_blob3, seed=seed, input_shapes=None,
-                   progress=progress)
-    gluon_net = None
+    net = read_net(args.prototxt, input_shapes(args))  # unweighted: its graph's notes are printed below
+    conv = convert(net, caffemodel, bn_blob3=args.bn_blob3, seed=seed, progress=progress,
+                   keep_net=bool(args.to_gluon or args.optimize))  # only the Gluon bridge and the optimiser read
+    # the weighted Caffe graph
+    writers = {}
     if args.to_gluon:
         gluon_net = _load_gluon(args.to_gluon, conv, args.bn_blob3)
-    opt = optimize(conv, progress=progress) if args.optimize else None
-    files = save(conv, prefix)
+        writers["gluon.params"] = gluon_net.save_parameters
+    opt = optimize(conv, progress=progress) if args.optimize else None  # before any file is written
+    files = save(conv, prefix, force=args.force, inputs=inputs, extra=writers)
     if opt is not None:
-        files.update({f"opt-{k}": v for k, v in save(opt, optimized_prefix(prefix)).items()})
-    if gluon_net is not None:
-        gluon_net.save_parameters(f"{prefix}-gluon.params")
-        files["gluon"] = f"{prefix}-gluon.params"
+        saved = save(opt, optimized_prefix(prefix), force=args.force, inputs=inputs)
+        files.update({f"opt-{k}": v for k, v in saved.items()})
     progress.done()
     if caffemodel is None and not args.quiet:
         print(f"note: no caffemodel given: used seeded weights (seed {seed})", file=sys.stderr)
+    for note in net.graph.notes:
+        print(f"note: {note}", file=sys.stderr)
     for adj in conv.name_map["adjustments"]:
         print(f"adjusted: layer '{adj['layer']}' ({adj['type']}): {adj['message']}", file=sys.stderr)
+    statement = bn_reading_statement(conv.name_map)
+    if statement:
+        print(f"note: {statement}", file=sys.stderr)
+    for w in conv.name_map.get("warnings", ()):
+        print(f"warning: layer '{w['layer']}' ({w['type']}): {w['message']}", file=sys.stderr)
     if opt is not None and not args.quiet:
         print(_folding_summary(opt.name_map["optimized"]), file=sys.stderr)
     if not args.quiet:

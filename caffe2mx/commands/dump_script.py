@@ -9,10 +9,12 @@ import shutil
 from pathlib import Path
 
 from caffe2mx.converter.errors import UsageError
+from caffe2mx.converter.staging import Staging
+
+from ._options import add_force
 
 NAME = "dump-script"
 HELP = "the standalone script that dumps Caffe activations for `verify --reference`"
-
 
 
 def script_path():
@@ -22,6 +24,7 @@ def script_path():
 
 def add_arguments(p):
     p.add_argument("-o", "--output", metavar="FILE", help="write a copy of the script to FILE instead of printing its path")
+    add_force(p)
 
 
 def run(args):
@@ -36,6 +39,8 @@ def run(args):
         out = out / src.name
     if not out.parent.is_dir():
         raise UsageError(f"{out.parent}: directory does not exist")
-    shutil.copyfile(src, out)
+    with Staging([out], force=args.force) as st:
+        shutil.copyfile(src, st.path(out))
+        st.commit()
     print(f"wrote {out}")
     return 0

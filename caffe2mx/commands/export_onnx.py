@@ -10,7 +10,8 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
-from ._options import add_bn_blob3, add_model, add_seed, add_weights, weights_of
+from ._options import (add_bn_blob3, add_force, add_input_shape, add_max_memory, add_model, add_seed,
+                       add_weights, input_shapes, weights_of)
 
 NAME = "export-onnx"
 HELP = "export a Caffe net or a converted MXNet model to ONNX"
@@ -32,6 +33,9 @@ def add_arguments(p):
                    help="simplify the graph with onnxsim or onnxoptimizer (optional packages; off by default)")
     add_bn_blob3(p)
     add_seed(p)
+    add_force(p)
+    add_max_memory(p)
+    add_input_shape(p)
 
 
 def output_file(output, source):
@@ -47,15 +51,16 @@ def run(args):
     caffemodel = weights_of(args)
     if (args.prototxt is None) == (args.model is None):
         raise UsageError("give either NET.prototxt or --model PREFIX")
-    if args.model and (caffemodel or args.seed is not None):
-        raise UsageError("a caffemodel and --seed go with a prototxt, not with --model (the model holds its weights)")
+    if args.model and (caffemodel or args.seed is not None or args.input_shape):
+        raise UsageError("a caffemodel, --seed and --input-shape go with a prototxt, not with --model (the model "
+                         "holds its weights and shapes)")
     source = args.prototxt or args.model
     out = output_file(args.output, source)
     progress = Progress(args.quiet)
     try:
         model = export_onnx(source if args.prototxt else args.model, caffemodel, out, opset=args.opset,
                             dynamic_batch=not args.static_batch, simplify=args.simplify, bn_blob3=args.bn_blob3,
-                            seed=args.seed, progress=progress)
+                            seed=args.seed, input_shapes=input_shapes(args), progress=progress, force=args.force)
     finally:
         progress.done()
     n_init = len(model.graph.initializer)

@@ -6,9 +6,11 @@ from 1). The output is a plain NetParameter that Caffe (the fork, for BN/Interp 
 loads with CopyTrainedLayersFrom."""
 from pathlib import Path
 
-from ..converter.errors import UsageError
+from ..converter import budget
 from ..converter.pipeline import read_net
+from ..converter.staging import check_targets
 from ..seeding import write_init_weights
+from ._options import add_force, add_input_shape, add_max_memory, input_shapes
 
 NAME = "init-weights"
 HELP = "write seeded weights for a prototxt as a .caffemodel"
@@ -22,20 +24,20 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="seed of the weights (default 0)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="draw BN statistics independently instead of calibrating them on activations")
+    add_force(p)
+    add_max_memory(p)
+    add_input_shape(p)
 
 
 def run(args):
     out = Path(args.output)
     if args.output.endswith("/") or out.is_dir():
         out = out / f"{Path(args.prototxt).stem}.caffemodel"
-    if Path(args.prototxt).resolve() == out.resolve():
-        raise UsageError(f"{out}: the output is the input prototxt; choose another file")
-    net = read_net(args.prototxt)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_init_weights(net, out, seed=args.seed, calibrate_bn=not args.no_calibrate)
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write ({exc.strerror})") from None
+    check_targets([out], force=args.force, inputs=[args.prototxt])
+    net = read_net(args.prototxt, input_shapes(args))
+    budget.check(net, "init-weights", seeded=not args.no_calibrate)
+    write_init_weights(net, out, seed=args.seed, calibrate_bn=not args.no_calibrate, force=args.force,
+                       inputs=[args.prototxt])
     if not args.quiet:
         print(out)
     return 0

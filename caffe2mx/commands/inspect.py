@@ -3,10 +3,11 @@ converted model, or a caffe2mx.mxmodels Gluon model, with totals."""
 import json
 import os
 
+from ..converter import budget
 from ..converter.errors import UsageError
 from ..converter.inspect import format_table, inspect_net, totals
 from ..converter.pipeline import read_net
-from ._options import add_weights, weights_of
+from ._options import add_input_shape, add_max_memory, add_weights, input_shapes, weights_of
 
 NAME = "inspect"
 HELP = "per-layer shapes, parameter counts and multiply-adds"
@@ -20,14 +21,20 @@ def add_arguments(p):
                         "Gluon model NAME (same as --zoo)")
     p.add_argument("--zoo", metavar="NAME", help="a registered Gluon model instead of a prototxt")
     p.add_argument("--zoo-input-shape", "--input-shape-zoo", dest="zoo_input_shape", metavar="N,C,H,W",
-                   help="input shape for a Gluon model (default: the model's native input)")
+                   help="input shape for a Gluon model (default: one image at the model's native size, from its "
+                        "registered config: 224, 32 for CIFAR models, 112 for face models)")
+    add_input_shape(p)
     p.add_argument("--json", action="store_true", help="rows and totals as JSON")
+    add_max_memory(p)
 
 
 def native_input_shape(name):
-    """The input a registered model is built for: CIFAR 32x32, face 112x112, ImageNet 224x224."""
-    side = 32 if name.startswith("cifar_") else 112 if name.startswith("face_") else 224
-    return (1, 3, side, side)
+    """One image at the size the registered model is built for (its registry config)."""
+    from ..mxmodels import model_config
+    try:
+        return model_config(name).input_shape
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def gluon_rows(name, input_shape=None):
@@ -65,8 +72,11 @@ def run(args):
         rows = gluon_rows(zoo, shape)
         title = f"Gluon model {zoo}"
     else:
-        proto, shapes = (args.prototxt, None) if args.prototxt else _prototxt_of_model(model_prefix)
-        rows = inspect_net(read_net(proto, shapes), weights_of(args))
+        proto, shapes = (args.prototxt, input_shapes(args)) if args.prototxt else _prototxt_of_model(model_prefix)
+        net = read_net(proto, shapes)
+        if weights_of(args):
+            budget.check(net, "inspect", caffemodel=weights_of(args))
+        rows = inspect_net(net, weights_of(args))
         title = proto
     if args.json:
         print(json.dumps({"rows": rows, "totals": totals(rows)}, indent=1))

@@ -10,7 +10,7 @@ from pathlib import Path
 from caffe2mx.converter.errors import UsageError
 from caffe2mx.progress import Progress
 
-from ._options import add_model
+from ._options import add_input_shape, add_max_memory, add_model, input_shapes
 
 NAME = "visualize"
 HELP = "render the Caffe graph and the converted MXNet symbol (graphviz SVG)"
@@ -26,11 +26,15 @@ def add_arguments(p):
                    help=f"most nodes on one page before layers are grouped by name prefix (default {MAX_UNITS}; "
                    f"a large value draws everything on one page)")
     p.add_argument("--no-mxnet", action="store_true", help="only the Caffe graph (no conversion)")
+    add_max_memory(p)
+    add_input_shape(p)
 
 
 def _symbol(net, progress):
+    from caffe2mx.converter import budget
     from caffe2mx.converter.pipeline import bind, convert_net
     from caffe2mx.seeding import seeded_weights
+    budget.check(net, "convert", seeded=False)
     conv = convert_net(bind(net, seeded_weights(net, calibrate_bn=False)), progress=progress)
     return conv.symbol, conv.name_map
 
@@ -44,10 +48,6 @@ def run(args):
     if not graphs.have_dot():
         raise UsageError("graphviz's `dot` program is not installed (Debian/Ubuntu: apt-get install graphviz)")
     out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot create the output directory ({exc})") from None
     conv = None
     if args.model:
         from caffe2mx.converter.model_files import load
@@ -57,9 +57,15 @@ def run(args):
         raise UsageError("give the prototxt (or --model PREFIX of a converted model)")
     progress = Progress(args.quiet)
     try:
-        net = read_net(prototxt, {k: tuple(v) for k, v in conv.name_map["input_shapes"].items()} if conv else None,
-                       progress=progress)
+        if conv and args.input_shape:
+            raise UsageError("--input-shape goes with a prototxt, not with --model (the model has its shapes)")
+        shapes_in = {k: tuple(v) for k, v in conv.name_map["input_shapes"].items()} if conv else input_shapes(args)
+        net = read_net(prototxt, shapes_in, progress=progress)
         graph, shapes = net.graph, net.shapes
+        try:  # only once the inputs have been read: a failing run leaves no directory behind
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{out}: cannot create the output directory ({exc})") from None
         progress("drawing the Caffe graph")
         _, n_caffe = graphs.render_to(graphs.caffe_graph(graph, shapes), out, "caffe", max_units=args.max_nodes)
         lines = [f"wrote {out / 'caffe.svg'} ({len(graph.nodes)} layers"

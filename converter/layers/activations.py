@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register
+from .base import LayerHandler, canonical_axis, need_rank, register
 
 
 class _Elementwise(LayerHandler):
@@ -30,6 +30,10 @@ class PReLU(_Elementwise):
     notes = "per channel or channel_shared"
     mx_ops = ("LeakyReLU",)
     blob_names = ("slope",)
+
+    def output_shapes(self, node, in_shapes):
+        need_rank(in_shapes[0], 2, -1)  # Caffe: "Number of axes of bottom blob must be >=2"
+        return [in_shapes[0]]
 
     def blob_shapes(self, node, in_shapes):
         return [()] if node.param.prelu_param.channel_shared else [(in_shapes[0][1],)]
@@ -81,6 +85,43 @@ class AbsVal(_Elementwise):
         return em.mx.abs(x, name=nm)
 
 
+@register
+class BNLL(_Elementwise):
+    """Binomial normal log-likelihood, log(1 + e^x): MXNet's softrelu, which is exact for large x."""
+
+    types = ("BNLL",)
+    mx_ops = ("Activation",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx.Activation(x, act_type="softrelu", name=nm)
+
+
+@register
+class ReLU6(_Elementwise):
+    """min(max(x, 0), 6), the forks' layer for MobileNet-style nets."""
+
+    types = ("ReLU6",)
+    mx_ops = ("clip",)
+
+    def check(self, node):
+        slope = node.param.relu_param.negative_slope
+        return [] if slope == 0 else [f"relu_param.negative_slope {slope}: ReLU6 has no leaky form"]
+
+    def apply(self, node, x, em, nm):
+        return em.mx.clip(x, a_min=0.0, a_max=6.0, name=nm)
+
+
+@register
+class Threshold(_Elementwise):
+    """1 where x > threshold, else 0 (as float)."""
+
+    types = ("Threshold",)
+    mx_ops = ("_greater_scalar",)
+
+    def apply(self, node, x, em, nm):
+        return em.mx._internal._greater_scalar(x, scalar=float(node.param.threshold_param.threshold), name=nm)
+
+
 def _affine(x, scale, shift, em):
     if scale != 1:
         x = em.mx._internal._mul_scalar(x, scalar=float(scale), name=em.sub("scale"))
@@ -107,7 +148,7 @@ class Power(_Elementwise):
             return em.mx._internal._plus_scalar(em.mx.zeros_like(x, name=em.sub("zeros")), scalar=value, name=nm)
         y = _affine(x, p.scale, p.shift, em)
         if p.power == 1:
-            return em.mx.identity(y, name=nm)
+            return em.identity(y, nm)
         return em.mx._internal._power_scalar(y, scalar=float(p.power), name=nm)
 
 
@@ -188,6 +229,9 @@ class Softmax(LayerHandler):
     def emit(self, node, inputs, em):
         axis = _softmax_axis(node, em.in_shapes(node)[0])
         return [em.mx.softmax(inputs[0], axis=axis, name=em.name(node))]
+
+    def reduction_length(self, node, in_shapes, out_shapes):
+        return int(in_shapes[0][_softmax_axis(node, in_shapes[0])])
 
 
 def _softmax_axis(node, shape):

@@ -1,22 +1,26 @@
 """Scale and Bias: a per-slice multiplier / offset from a blob or a second bottom."""
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, register
+from .base import LayerHandler, need_axis, register
 
 
 def _scale_axes(node, param, in_shapes):
-    """(axis, shape of the scale blob) for Scale/Bias, from axis and num_axes."""
+    """(axis, shape of the scale blob) for Scale/Bias, from axis and num_axes (Caffe's limits:
+    axis within the input's axes, num_axes >= -1, axis + num_axes within the rank)."""
     x = in_shapes[0]
-    axis = canonical_axis(param.axis, len(x))
+    name = type(param).__name__.replace("Parameter", "").lower()
+    axis = need_axis(param.axis, len(x), f"{name}_param.axis")
     if len(in_shapes) > 1:
         s = tuple(in_shapes[1])
         if tuple(x[axis:axis + len(s)]) != s:
             raise ValueError(f"second bottom {list(s)} does not match input {list(x)} from axis {axis}")
         return axis, s
     n = param.num_axes
-    shape = tuple(x[axis:]) if n == -1 else tuple(x[axis:axis + n])
+    if n < -1:
+        raise ValueError(f"{name}_param.num_axes {n} must be -1 (to the last axis) or at least 0")
     if n != -1 and axis + n > len(x):
         raise ValueError(f"axis {axis} + num_axes {n} exceeds input rank {len(x)}")
+    shape = tuple(x[axis:]) if n == -1 else tuple(x[axis:axis + n])
     return axis, shape
 
 

@@ -1,7 +1,9 @@
-"""InnerProduct: a fully connected layer over everything from `axis` on."""
+"""InnerProduct: a fully connected layer over everything from `axis` on; Embed: a table lookup."""
+import math
+
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, copy_param, register
+from .base import LayerHandler, canonical_axis, copy_param, int_fields, register
 
 
 @register
@@ -14,13 +16,17 @@ class InnerProduct(LayerHandler):
 
     def check(self, node):
         p = node.param.inner_product_param
-        return [] if p.HasField("num_output") else ["inner_product_param.num_output is missing"]
+        if not p.HasField("num_output"):
+            return ["inner_product_param.num_output is missing"]
+        if p.num_output == 0:
+            return ["inner_product_param.num_output is 0; it must be at least 1"]
+        return int_fields(p, "inner_product_param", ("num_output",))
 
     def _split(self, node, shape):
         axis = canonical_axis(node.param.inner_product_param.axis, len(shape))
         if not 0 <= axis < len(shape):
             raise ValueError(f"axis {node.param.inner_product_param.axis} out of range for {list(shape)}")
-        return axis, int(np.prod(shape[axis:]))
+        return axis, math.prod(shape[axis:])
 
     def output_shapes(self, node, in_shapes):
         axis, _ = self._split(node, in_shapes[0])
@@ -75,3 +81,46 @@ class InnerProduct(LayerHandler):
     def macs(self, node, in_shapes, out_shapes):
         _, k = self._split(node, in_shapes[0])
         return int(np.prod(out_shapes[0])) * k
+
+
+@register
+class Embed(LayerHandler):
+    """Row `index` of the input_dim x num_output table (plus the bias) for every index in the
+    bottom, which gains one trailing axis. Indices are floats truncated to integers; Caffe
+    requires 0 <= index < input_dim (MXNet clips to the table)."""
+
+    types = ("Embed",)
+    blob_names = ("weight", "bias")
+    mx_ops = ("Embedding", "broadcast_add")
+    notes = "indices outside [0, input_dim) are clipped (undefined in Caffe)"
+
+    def check(self, node):
+        p = node.param.embed_param
+        return [f"embed_param.{f} must be given and positive" for f in ("num_output", "input_dim")
+                if not getattr(p, f)]
+
+    def output_shapes(self, node, in_shapes):
+        return [tuple(in_shapes[0]) + (node.param.embed_param.num_output,)]
+
+    def blob_shapes(self, node, in_shapes):
+        p = node.param.embed_param
+        return [(p.input_dim, p.num_output)] + ([(p.num_output,)] if p.bias_term else [])
+
+    def init_blobs(self, node, shapes, rng):
+        blobs = [rng.standard_normal(shapes[0]).astype(np.float32)]
+        if len(shapes) > 1:
+            blobs.append((rng.standard_normal(shapes[1]) * 0.2).astype(np.float32))
+        return blobs
+
+    def emit(self, node, inputs, em):
+        p = node.param.embed_param
+        nm = em.name(node)
+        blobs = em.blobs(node)
+        table = np.asarray(blobs[0], np.float32).reshape(p.input_dim, p.num_output)
+        y = em.mx.Embedding(inputs[0], weight=em.param("weight", table), input_dim=p.input_dim,
+                            output_dim=p.num_output, name=em.sub("lookup") if p.bias_term else nm)
+        if not p.bias_term:
+            return [y]
+        rank = len(em.in_shapes(node)[0]) + 1
+        bias = np.asarray(blobs[1], np.float32).reshape((1,) * (rank - 1) + (p.num_output,))
+        return [em.mx.broadcast_add(y, em.param("bias", bias), name=nm)]

@@ -1,18 +1,92 @@
-"""Normalisations: the fork's fused BN, BVLC BatchNorm (+ the Scale fused into it), LRN."""
+"""Normalisations: the fork's fused BN, BVLC BatchNorm (+ the Scale fused into it), LRN, MVN."""
 import numpy as np
 
-from .base import LayerHandler, register
+from .base import LayerHandler, need_rank, register
 
 BN_BLOB3_MODES = ("inv_std", "variance")
+
+#: what each --bn-blob3 reading takes the fork BN's 4th blob for, and which forks store it so
+BN_BLOB3_READINGS = {
+    "inv_std": ("an inverse std", "the Residual Attention Network fork", "stores"),
+    "variance": ("a variance", "the TSN and PSPNet forks", "store"),
+}
+
+
+def _other(mode):
+    return next(m for m in BN_BLOB3_MODES if m != mode)
+
+
+def bn_reading_statement(name_map):
+    """The one line `convert` prints for a net with fork `BN` layers: which reading of the 4th
+    blob it used (recorded per layer in the name map as `bn_blob3`) and how to choose the
+    other; None for a net without BN."""
+    layers = [name for name, entry in name_map.get("layers", {}).items() if entry.get("bn_blob3")]
+    if not layers:
+        return None
+    mode = name_map["layers"][layers[0]]["bn_blob3"]
+    what, forks, verb = BN_BLOB3_READINGS[mode]
+    other = _other(mode)
+    other_what, other_forks, other_verb = BN_BLOB3_READINGS[other]
+    return (f"{len(layers)} BN layer(s): the 4th blob was read as {what}, as {forks} {verb} it; for a net from "
+            f"{other_forks}, which {other_verb} {other_what}, convert with --bn-blob3 {other}")
+
+
+def blob3_problems(blob3, eps, mode):
+    """Why the 4th blob's values cannot be what `mode` reads them as ([] if they can).
+
+    Only hard bounds are used: an inverse std 1/sqrt(var + eps) lies in (0, 1/sqrt(eps)],
+    a variance is >= 0 and a trained one is not 0 in every channel. Within those bounds the
+    two readings overlap (both typically span 0.01..100 over a net's channels), so no
+    statistic of the values tells them apart reliably; a Caffe dump compared by verify does.
+    """
+    v = np.asarray(blob3, np.float64).reshape(-1)
+    n = v.size
+    finite = np.isfinite(v)
+    out = []
+    if not finite.all():
+        out.append(f"{int((~finite).sum())} of {n} value(s) are not finite")
+    v = v[finite]
+    if mode == "inv_std":
+        low = v <= 0
+        if low.any():
+            out.append(f"{int(low.sum())} of {n} value(s) are <= 0 (min {v.min():.4g}), but an inverse std is positive")
+        limit = 1.0 / np.sqrt(eps)
+        high = v > limit * (1 + 1e-6)
+        if high.any():
+            out.append(f"{int(high.sum())} of {n} value(s) exceed 1/sqrt(eps) = {limit:.4g} (max {v.max():.4g}), "
+                       f"which no inverse std 1/sqrt(var + eps) reaches")
+    else:
+        low = v < 0
+        if low.any():
+            out.append(f"{int(low.sum())} of {n} value(s) are negative (min {v.min():.4g}), but a variance is >= 0")
+        if n and v.size == n and not v.any():
+            out.append("every value is 0, which no trained variance is")
+    return out
+
+
+def blob3_warning(blob3, eps, mode):
+    """One warning for a BN layer whose 4th blob is implausible under `mode`, or None; it names
+    the other reading where the values fit that one."""
+    problems = blob3_problems(blob3, eps, mode)
+    if not problems:
+        return None
+    what = BN_BLOB3_READINGS[mode][0]
+    other = _other(mode)
+    hint = (f"; they fit {BN_BLOB3_READINGS[other][0]}: try --bn-blob3 {other}"
+            if not blob3_problems(blob3, eps, other) else "")
+    return f"4th blob implausible as {what} (--bn-blob3 {mode}): " + "; ".join(problems) + hint
 
 
 def fork_bn_to_mxnet(scale, shift, mean, blob3, eps, blob3_mode="inv_std"):
     """Exact MXNet BatchNorm (gamma, beta, moving_mean, moving_var) for the fork's BN.
 
     MXNet computes (x - mean) / sqrt(var + eps) * gamma + beta with the layer's own eps.
-    For an inverse std s the variance is 1/s^2 - eps (in float64); where that would be
-    negative (s > 1/sqrt(eps)) the variance is set to 0 and gamma absorbs s*sqrt(eps),
-    which is exact too. Returns (gamma, beta, mean, var, adjusted_channel_count).
+    For an inverse std s the variance is 1/s^2 - eps (in float64) and gamma is
+    scale * sign(s): the square loses the sign of a negative s, so gamma carries it, and
+    y = (x - mean) * s * scale + shift holds for either sign. Where 1/s^2 - eps would be
+    negative (|s| > 1/sqrt(eps)) the variance is set to 0 and gamma absorbs s*sqrt(eps),
+    which is exact too (and keeps the sign). Returns (gamma, beta, mean, var,
+    adjusted_channel_count).
     """
     scale, shift, mean, blob3 = (np.asarray(a, np.float64).reshape(-1) for a in (scale, shift, mean, blob3))
     if blob3_mode == "variance":
@@ -24,14 +98,16 @@ def fork_bn_to_mxnet(scale, shift, mean, blob3, eps, blob3_mode="inv_std"):
         var[bad] = 0.0
     else:
         inv = blob3
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             var = 1.0 / (inv * inv) - eps
         bad = ~(var >= 0) | ~np.isfinite(var)
-        gamma = scale.copy()
+        gamma = scale * np.where(inv < 0, -1.0, 1.0)
         var_safe = np.where(bad, 0.0, var)
-        gamma[bad] = scale[bad] * inv[bad] * np.sqrt(eps)
+        with np.errstate(over="ignore", invalid="ignore"):
+            gamma[bad] = scale[bad] * inv[bad] * np.sqrt(eps)
         var = var_safe
-    out = [a.astype(np.float32) for a in (gamma, shift, mean, var)]
+    with np.errstate(over="ignore"):
+        out = [a.astype(np.float32) for a in (gamma, shift, mean, var)]
     return (*out, int(bad.sum()))
 
 
@@ -77,6 +153,10 @@ class BN(LayerHandler):
     notes = ("fork BN; 4th blob read as an inverse std (`--bn-blob3 variance` for forks that store "
              "a variance)")
 
+    def output_shapes(self, node, in_shapes):
+        need_rank(in_shapes[0], 2, -1)
+        return [in_shapes[0]]
+
     def blob_shapes(self, node, in_shapes):
         return [_channel_shape(in_shapes)] * 4
 
@@ -88,8 +168,9 @@ class BN(LayerHandler):
     def calibrate(self, node, x, blobs, rng):
         mean, std, mismatch = _calibrated_stats(x, rng)
         shape = blobs[0].shape
-        return [blobs[0], blobs[1], mean.reshape(shape).astype(np.float32),
-                (mismatch / std).reshape(shape).astype(np.float32)]
+        # an inverse std the fork computes, 1/sqrt(var + eps), never exceeds 1/sqrt(eps)
+        inv_std = np.minimum(mismatch / std, 1.0 / np.sqrt(float(node.param.bn_param.eps)))
+        return [blobs[0], blobs[1], mean.reshape(shape).astype(np.float32), inv_std.reshape(shape).astype(np.float32)]
 
     def sample_blobs(self, node, shapes, rng, options):
         lo, hi = options.get("inv_std", (0.1, 10.0))
@@ -106,6 +187,10 @@ class BN(LayerHandler):
         nm = em.name(node)
         eps = float(node.param.bn_param.eps)
         mode = em.options.get("bn_blob3", "inv_std")
+        em.record(node, "bn_blob3", mode)
+        warning = blob3_warning(em.blobs(node)[3], eps, mode)
+        if warning:
+            em.warn(node, warning)
         gamma, beta, mean, var, adjusted = fork_bn_to_mxnet(*em.blobs(node), eps=eps, blob3_mode=mode)
         if adjusted:
             em.adjust(node, f"{adjusted} channel(s) with inverse std above 1/sqrt(eps): variance set to 0 "
@@ -128,6 +213,14 @@ class BatchNorm(LayerHandler):
     mx_ops = ("BatchNorm", "mean", "broadcast_sub", "square", "broadcast_div", "sqrt", "_plus_scalar",
               "broadcast_mul", "broadcast_add", "BlockGrad")
     notes = "a directly following in-place per-channel Scale is fused into it"
+
+    def output_shapes(self, node, in_shapes):
+        # batch statistics (use_global_stats: false) are taken over axes 0, 2 and 3
+        if self._global(node):
+            need_rank(in_shapes[0], 2, -1)
+        else:
+            need_rank(in_shapes[0], 4)
+        return [in_shapes[0]]
 
     def blob_shapes(self, node, in_shapes):
         c = in_shapes[0][1]
@@ -257,6 +350,10 @@ class LRN(LayerHandler):
         n = node.param.lrn_param.local_size
         return [] if n % 2 == 1 else [f"lrn_param.local_size {n} must be odd"]
 
+    def output_shapes(self, node, in_shapes):
+        need_rank(in_shapes[0], 4)  # Caffe: "Input must have 4 axes"
+        return [in_shapes[0]]
+
     def emit(self, node, inputs, em):
         p = node.param.lrn_param
         nm = em.name(node)
@@ -273,3 +370,35 @@ class LRN(LayerHandler):
                                           scalar=1.0, name=em.sub("one_plus"))
         return [mx.broadcast_mul(x, mx._internal._power_scalar(scale, scalar=-float(p.beta), name=em.sub("pow")),
                                  name=nm)]
+
+
+@register
+class MVN(LayerHandler):
+    """Mean-variance normalisation per (n, c) over the rest, or per n with across_channels:
+    y = (x - mean) / (std + eps), with std the square root of E[(x - mean)^2]."""
+
+    types = ("MVN",)
+    mx_ops = ("Reshape", "mean", "broadcast_sub", "square", "sqrt", "_plus_scalar", "broadcast_div")
+
+    def output_shapes(self, node, in_shapes):
+        x = in_shapes[0]
+        if not 2 <= len(x) <= 4:
+            raise ValueError(f"expects a 2-D to 4-D input (Caffe's num/channels layout), got {list(x)}")
+        return [x]
+
+    def emit(self, node, inputs, em):
+        p = node.param.mvn_param
+        mx = em.mx
+        x_shape = em.in_shapes(node)[0]
+        grouped = (0, -1) if p.across_channels else (0, 0, -1)
+        axis = len(grouped) - 1
+        flat = mx.reshape(inputs[0], shape=grouped, name=em.sub("flat"))
+        mean = mx.mean(flat, axis=axis, keepdims=True, name=em.sub("mean"))
+        y = mx.broadcast_sub(flat, mean, name=em.sub("centred"))
+        if p.normalize_variance:
+            var = mx.mean(mx.square(y, name=em.sub("square")), axis=axis, keepdims=True, name=em.sub("variance"))
+            std = mx.sqrt(var, name=em.sub("std"))
+            y = mx.broadcast_div(y, mx._internal._plus_scalar(std, scalar=float(p.eps), name=em.sub("std_eps")),
+                                 name=em.sub("normalised"))
+        shape = (0,) + tuple(x_shape[1:])
+        return [mx.reshape(y, shape=shape, name=em.name(node))]

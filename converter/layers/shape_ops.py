@@ -1,4 +1,7 @@
-"""Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout."""
+"""Layers that move data without arithmetic: Concat, Slice, Split, Flatten, Reshape, Crop, Dropout,
+ShuffleChannel, Tile, BatchReindex, and Silence (which moves nothing)."""
+import math
+
 import numpy as np
 
 from .base import LayerHandler, canonical_axis, register
@@ -37,7 +40,7 @@ class Concat(LayerHandler):
     def emit(self, node, inputs, em):
         axis = _concat_axis(node, em.in_shapes(node)[0])
         if len(inputs) == 1:
-            return [em.mx.identity(inputs[0], name=em.name(node))]
+            return [em.identity(inputs[0], em.name(node))]
         return [em.mx.concat(*inputs, dim=axis, name=em.name(node))]
 
 
@@ -117,7 +120,7 @@ class Flatten(LayerHandler):
         a, e = _axis(p.axis, x), _axis(p.end_axis, x, "end_axis")
         if e < a:
             raise ValueError(f"end_axis {p.end_axis} comes before axis {p.axis}")
-        return [tuple(x[:a]) + (int(np.prod(x[a:e + 1])),) + tuple(x[e + 1:])]
+        return [tuple(x[:a]) + (math.prod(x[a:e + 1]),) + tuple(x[e + 1:])]
 
     def emit(self, node, inputs, em):
         shape = _reshape_code(em.in_shapes(node)[0], em.out_shapes(node)[0])
@@ -129,6 +132,17 @@ class Reshape(LayerHandler):
     types = ("Reshape",)
     mx_ops = ("Reshape",)
 
+    def check(self, node):
+        """Caffe's ReshapeLayer limits: dims are -1 (inferred, once), 0 (copied) or positive."""
+        p = node.param.reshape_param
+        spec = [int(d) for d in p.shape.dim]
+        problems = [f"reshape_param.shape dim {d} (a dim is -1, 0 or positive)" for d in spec if d < -1][:1]
+        if spec.count(-1) > 1:
+            problems.append("at most one -1 in reshape_param.shape")
+        if p.num_axes < -1:
+            problems.append(f"reshape_param.num_axes {p.num_axes} must be -1 (to the last axis) or at least 0")
+        return problems
+
     def output_shapes(self, node, in_shapes):
         x = list(in_shapes[0])
         p = node.param.reshape_param
@@ -137,8 +151,8 @@ class Reshape(LayerHandler):
         end = len(x) if p.num_axes == -1 else start + p.num_axes
         if not 0 <= start <= end <= len(x):
             raise ValueError(f"axis {p.axis} / num_axes {p.num_axes} out of range for {x}")
-        if spec.count(-1) > 1:
-            raise ValueError("at most one -1 in reshape_param.shape")
+        if spec.count(-1) > 1 or any(d < -1 for d in spec):
+            raise ValueError(f"reshape_param.shape {spec}: dims are -1 (once), 0 or positive")
         middle = []
         for i, d in enumerate(spec):
             if d == 0:
@@ -148,13 +162,13 @@ class Reshape(LayerHandler):
             else:
                 middle.append(d)
         out = x[:start] + middle + x[end:]
-        total = int(np.prod(x))
+        total = math.prod(x)
         if -1 in out:
-            known = int(np.prod([d for d in out if d != -1]))
+            known = math.prod(d for d in out if d != -1)
             if known == 0 or total % known:
                 raise ValueError(f"cannot infer -1: {total} values into {out}")
             out[out.index(-1)] = total // known
-        if int(np.prod(out)) != total:
+        if math.prod(out) != total:
             raise ValueError(f"reshape of {x} ({total} values) into {out}")
         return [tuple(out)]
 
@@ -165,6 +179,8 @@ class Reshape(LayerHandler):
 
 def _crop_offsets(node, in_shapes):
     x, ref = in_shapes
+    if len(x) != len(ref):
+        raise ValueError(f"the bottoms differ in rank: {list(x)} and {list(ref)} (Caffe crops axes of equal rank)")
     p = node.param.crop_param
     axis = _axis(p.axis, x)
     offs = list(p.offset)
@@ -213,4 +229,102 @@ class Dropout(LayerHandler):
         return True
 
     def emit(self, node, inputs, em):
-        return [em.mx.identity(inputs[0], name=em.name(node))]
+        return [em.identity(inputs[0], em.name(node))]
+
+
+@register
+class ShuffleChannel(LayerHandler):
+    """ShuffleNet's channel shuffle: channels seen as a group x (C / group) matrix, transposed.
+    Output channel j * group + i is input channel i * (C / group) + j."""
+
+    types = ("ShuffleChannel",)
+    mx_ops = ("Reshape", "transpose")
+
+    def check(self, node):
+        g = node.param.shuffle_channel_param.group
+        return [] if g > 0 else [f"shuffle_channel_param.group {g} must be positive"]
+
+    def output_shapes(self, node, in_shapes):
+        x = in_shapes[0]
+        g = node.param.shuffle_channel_param.group
+        if len(x) < 2 or x[1] % g:
+            raise ValueError(f"{x[1] if len(x) > 1 else 'no'} channels do not split into {g} groups")
+        return [x]
+
+    def emit(self, node, inputs, em):
+        x_shape = em.in_shapes(node)[0]
+        g = node.param.shuffle_channel_param.group
+        mx = em.mx
+        grid = mx.reshape(inputs[0], shape=(0, g, x_shape[1] // g, -1), name=em.sub("groups"))
+        swapped = mx.transpose(grid, axes=(0, 2, 1, 3), name=em.sub("swap"))
+        return [mx.reshape(swapped, shape=_reshape_code(x_shape, x_shape), name=em.name(node))]
+
+
+def _tile_axis(node, shape):
+    return _axis(node.param.tile_param.axis, shape)
+
+
+@register
+class Tile(LayerHandler):
+    """The whole block from `axis` on repeated `tiles` times along `axis` (np.tile, not np.repeat)."""
+
+    types = ("Tile",)
+    mx_ops = ("tile", "_copy")
+
+    def check(self, node):
+        p = node.param.tile_param
+        if not p.HasField("tiles"):
+            return ["tile_param.tiles is required"]
+        return [] if p.tiles > 0 else [f"tile_param.tiles {p.tiles} must be positive"]
+
+    def output_shapes(self, node, in_shapes):
+        out = list(in_shapes[0])
+        axis = _tile_axis(node, out)
+        out[axis] *= node.param.tile_param.tiles
+        return [tuple(out)]
+
+    def emit(self, node, inputs, em):
+        x_shape = em.in_shapes(node)[0]
+        axis = _tile_axis(node, x_shape)
+        tiles = node.param.tile_param.tiles
+        if tiles == 1:
+            return [em.identity(inputs[0], em.name(node))]
+        reps = tuple(tiles if a == axis else 1 for a in range(len(x_shape)))
+        return [em.mx.tile(inputs[0], reps=reps, name=em.name(node))]
+
+
+@register
+class Silence(LayerHandler):
+    """Reads its bottoms and computes nothing: no top, no MXNet node (Caffe still holds the
+    bottoms, which MXNet prunes when nothing else reads them)."""
+
+    types = ("Silence",)
+    notes = "no top; nothing emitted"
+    n_bottoms = (1, 1 << 30)
+    n_tops = (0, 0)
+
+    def output_shapes(self, node, in_shapes):
+        return []
+
+    def emit(self, node, inputs, em):
+        return []
+
+
+@register
+class BatchReindex(LayerHandler):
+    """Items of bottom 0 picked along axis 0 by the float indices of the 1-D bottom 1 (in any
+    order, repeats allowed). Caffe requires 0 <= index < N; MXNet clips to that range."""
+
+    types = ("BatchReindex",)
+    n_bottoms = (2, 2)
+    mx_ops = ("take",)
+    notes = "indices outside [0, N) are clipped (Caffe refuses them)"
+
+    def output_shapes(self, node, in_shapes):
+        x, index = in_shapes
+        if len(index) != 1:
+            raise ValueError(f"the index bottom must be 1-D, got {list(index)}")
+        return [tuple(index) + tuple(x[1:])]
+
+    def emit(self, node, inputs, em):
+        return [em.mx.take(inputs[0], inputs[1], axis=0, mode="clip", name=em.name(node))]

@@ -86,24 +86,29 @@ def conversion_to_onnx(conv, *, opset=DEFAULT_OPSET, dynamic_batch=True, do_simp
     return model
 
 
-def save_model(model, path):
-    """Write the .onnx atomically: nothing is left behind when anything fails."""
-    from ..caffemodel import atomic_write_bytes
+def check_output(path, *, force=False, inputs=()):
+    """Fail before any work if the .onnx cannot be written: a directory, an input of the run,
+    or an existing file without `force`."""
+    from ..staging import check_targets
+    check_targets([path], force=force, inputs=inputs)
+
+
+def save_model(model, path, *, force=False, inputs=()):
+    """Write the .onnx through a staged file moved into place: nothing is left behind when
+    anything fails or the run is interrupted; an existing file is replaced only with `force`."""
+    from ..staging import Staging
     path = Path(path)
     if model.ByteSize() >= 2 ** 31 - 1:
         raise ModelError("the model is larger than 2 GB, which a single .onnx protobuf cannot hold")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, model.SerializeToString())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
+    with Staging([path], force=force, inputs=inputs) as st:
+        with open(st.path(path), "wb") as f:
+            f.write(model.SerializeToString())
+        st.commit()
     return str(path)
 
 
 def export_conversion(conv, output=None, *, opset=DEFAULT_OPSET, dynamic_batch=True, simplify=False,
-                      progress=None):
+                      progress=None, force=False):
     """ONNX ModelProto of a Conversion (converted now, or `model_files.load`ed); also written
     to `output` when given, atomically."""
     say = progress or (lambda msg: None)
@@ -111,10 +116,10 @@ def export_conversion(conv, output=None, *, opset=DEFAULT_OPSET, dynamic_batch=T
     model = conversion_to_onnx(conv, opset=opset, dynamic_batch=dynamic_batch, do_simplify=simplify)
     if output is not None:
         say(f"writing {output}")
-        save_model(model, output)
+        save_model(model, output, force=force)
     return model
 
 
-__all__ = ["export_conversion", "conversion_to_onnx", "symbol_to_onnx", "save_model", "simplify",
+__all__ = ["export_conversion", "conversion_to_onnx", "symbol_to_onnx", "save_model", "check_output", "simplify",
            "check", "run_onnx_blobs", "OnnxRunner", "model_blob_map", "supported_ops", "DEFAULT_OPSET",
            "MIN_OPSET", "MAX_OPSET", "BATCH_DIM"]

@@ -5,7 +5,6 @@ import numpy as np
 
 from ..emit import owner_of
 from ..errors import ModelError, ModelErrors, UsageError
-from . import ops_math, ops_nn, ops_shape  # noqa: F401  (registers the translators)
 from .registry import Builder, MxNode, Unsupported, supported_ops, translator_for
 
 DEFAULT_OPSET = 17
@@ -72,7 +71,8 @@ def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OP
     for i, n in enumerate(nodes):
         mx_out_names[i] = n["name"] if n["op"] == "null" else f"{n['name']}_output"
     rename = {}
-    taken = set()
+    var_names = set(inputs.values())
+    taken = set(var_names)  # an in-place layer on a net input gives an output of the input's Caffe name
     for blob, mx_name in outputs_caffe.items():
         if blob not in taken and blob not in params:
             rename[mx_name] = blob
@@ -80,7 +80,6 @@ def symbol_to_onnx(symbol, arg_params, aux_params, name_map, *, opset=DEFAULT_OP
 
     b = Builder(opset, params)
     value_of = {}
-    var_names = set(inputs.values())
     for name in list(var_names) + list(rename.values()):
         b.reserve(name)
     for i, n in enumerate(nodes):

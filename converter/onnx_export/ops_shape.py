@@ -61,13 +61,6 @@ def reshape(b, node):
     b.add("Reshape", [node.inputs[0], b.ints("shape", list(shape))], node.output)
 
 
-@translates("transpose")
-def transpose(b, node):
-    axes = attr_tuple(node.attrs, "axes")
-    perm = list(axes) if axes else list(range(len(node.in_shapes[0])))[::-1]
-    b.add("Transpose", [node.inputs[0]], node.output, perm=perm)
-
-
 @translates("expand_dims")
 def expand_dims(b, node):
     b.add("Unsqueeze", [node.inputs[0], b.ints("axes", [attr_int(node.attrs, "axis")])], node.output)

@@ -12,17 +12,39 @@ def translates(*ops):
     def deco(fn):
         for op in ops:
             if op in _TRANSLATORS:
-                raise ValueError(f"MXNet op '{op}' registered twice")
+                from ..layers.base import describe
+                raise ValueError(f"MXNet op '{op}' has two ONNX translators: {describe(_TRANSLATORS[op])} and "
+                                 f"{describe(fn)}")
+        for op in ops:
             _TRANSLATORS[op] = fn
         return fn
     return deco
 
 
+_LOADED = []
+
+
+def _load_translators():
+    """Import every `ops_*` module of this package (each registers its translators), so a new
+    module of translators never touches another file."""
+    import importlib
+    import pkgutil
+    if _LOADED:
+        return
+    _LOADED.append(True)
+    package = __name__.rsplit(".", 1)[0]
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if info.name.startswith("ops_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
 def translator_for(op):
+    _load_translators()
     return _TRANSLATORS.get(op)
 
 
 def supported_ops():
+    _load_translators()
     return sorted(_TRANSLATORS)
 
 

@@ -8,6 +8,9 @@ imports every layer-family module in it (the same family file names as
 import importlib
 import pkgutil
 
+from caffe2mx.converter import plugins as _plugins
+
+from . import registry as _registry
 from .registry import UnsupportedLayerType, register, supported_types, family_of  # noqa: F401
 
 _NOT_FAMILIES = {"registry", "call", "forward", "splits"}
@@ -20,6 +23,8 @@ def _load_families():
 
 
 _load_families()
+# a plug-in must register a NumPy reference for each layer type it adds (and for no other)
+_plugins.add_layer_registry("NumPy reference", _registry._HANDLERS)
 
 from .forward import Result, check_supported, forward  # noqa: E402
 from .splits import split_names  # noqa: E402

@@ -57,6 +57,29 @@ def absval(call):
     return [np.abs(_one(call))]
 
 
+@register("BNLL")
+def bnll(call):
+    """Caffe's two branches of log(1 + e^x): x + log(1 + e^-x) above 0, log(1 + e^x) otherwise."""
+    x = _one(call)
+    neg_abs = -np.abs(x)  # e^-|x| never overflows; each branch uses it where it applies
+    return [np.where(x > 0, x + np.log1p(np.exp(neg_abs)), np.log1p(np.exp(neg_abs)))]
+
+
+@register("ReLU6")
+def relu6(call):
+    x = _one(call)
+    if call.param.relu_param.negative_slope:
+        raise call.error("ReLU6 has no negative_slope")
+    return [np.minimum(np.maximum(x, 0), 6)]
+
+
+@register("Threshold")
+def threshold(call):
+    """Caffe compares in the bottom's float type against the float32 parameter."""
+    x = _one(call)
+    return [(x > call.dtype(call.param.threshold_param.threshold)).astype(call.dtype)]
+
+
 @register("Power")
 def power(call):
     x, p = _one(call), call.param.power_param

@@ -1,4 +1,5 @@
-"""Convolution and Deconvolution (2-D, NCHW), by im2col and one batched matmul per call."""
+"""Convolution and Deconvolution (2-D, NCHW), by im2col and one batched matmul per call; the forks' depthwise
+convolution; Im2col."""
 import numpy as np
 
 from .call import canonical_axis
@@ -129,3 +130,55 @@ def deconvolution(call):
     if bias:
         y = y + call.blob(1, (cout,))[:, None, None]
     return [np.ascontiguousarray(y)]
+
+
+@register("ConvolutionDepthwise", "DepthwiseConvolution")
+def depthwise_convolution(call):
+    """The forks' depthwise convolution: channel c of the output is channel c of the input
+    correlated with filter c (weights C x 1 x kh x kw), plus bias c. num_output and group,
+    where given, must equal the channel count."""
+    call.expect_bottoms(1)
+    x, p = call.bottoms[0], call.param.convolution_param
+    if x.ndim != 4:
+        raise call.error(f"needs a 4-D NCHW bottom, got shape {list(x.shape)}")
+    n, c, h, w = x.shape
+    for field in ("num_output", "group"):
+        if p.HasField(field) and getattr(p, field) != c:
+            raise call.error(f"{field} {getattr(p, field)} differs from the {c} input channels")
+    kernel = _pair(call, p.kernel_size, "kernel_h", "kernel_w", None, "kernel_size")
+    stride = _pair(call, p.stride, "stride_h", "stride_w", 1, "stride")
+    pad = _pair(call, p.pad, "pad_h", "pad_w", 0, "pad")
+    dilation = (1, 1) if not p.dilation else (p.dilation[0], p.dilation[-1])
+    out = tuple(conv_out_size(size, k, s, pd, d) for size, k, s, pd, d in zip((h, w), kernel, stride, pad, dilation))
+    if min(out) < 1:
+        raise call.error(f"a {h}x{w} input is smaller than the dilated kernel: output would be {out[0]}x{out[1]}")
+    call.expect_blobs(2 if p.bias_term else 1)
+    weight = call.blob(0, (c, 1) + kernel)[:, 0]
+    y = np.zeros((n, c) + out, dtype=x.dtype)
+    for i, j, view in window_views(_padded(x, pad), kernel, stride, dilation, out):
+        y += view * weight[:, i, j][:, None, None]
+    if p.bias_term:
+        y += call.blob(1, (c,))[:, None, None]
+    return [y]
+
+
+@register("Im2col")
+def im2col(call):
+    """Caffe's column buffer as a blob: channel (c * kh + i) * kw + j of the top holds tap (i, j)
+    of channel c at every output position (zero where the tap falls in the padding)."""
+    call.expect_bottoms(1)
+    x, p = call.bottoms[0], call.param.convolution_param
+    if x.ndim != 4:
+        raise call.error(f"needs a 4-D NCHW bottom, got shape {list(x.shape)}")
+    n, c, h, w = x.shape
+    kernel = _pair(call, p.kernel_size, "kernel_h", "kernel_w", None, "kernel_size")
+    stride = _pair(call, p.stride, "stride_h", "stride_w", 1, "stride")
+    pad = _pair(call, p.pad, "pad_h", "pad_w", 0, "pad")
+    dilation = (1, 1) if not p.dilation else (p.dilation[0], p.dilation[-1])
+    out = tuple(conv_out_size(size, k, s, pd, d) for size, k, s, pd, d in zip((h, w), kernel, stride, pad, dilation))
+    if min(out) < 1:
+        raise call.error(f"a {h}x{w} input is smaller than the dilated kernel: output would be {out[0]}x{out[1]}")
+    cols = np.empty((n, c, kernel[0], kernel[1]) + out, dtype=x.dtype)
+    for i, j, view in window_views(_padded(x, pad), kernel, stride, dilation, out):
+        cols[:, :, i, j] = view
+    return [cols.reshape(n, c * kernel[0] * kernel[1], *out)]

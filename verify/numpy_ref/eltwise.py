@@ -1,4 +1,4 @@
-"""Eltwise: SUM (with optional per-bottom coefficients), PROD, MAX."""
+"""Eltwise: SUM (with optional per-bottom coefficients), PROD, MAX; and SENet's Axpy."""
 import numpy as np
 
 from .registry import register
@@ -26,3 +26,15 @@ def eltwise(call):
     for x in xs[1:]:
         y = reduce(y, x)
     return [y]
+
+
+@register("Axpy")
+def axpy(call):
+    """top = y + a[n, c] * x[n, c, ...]: bottom 0 holds one scale per item and channel."""
+    call.expect_bottoms(3)
+    a, x, y = call.bottoms
+    if x.shape != y.shape or x.ndim < 2:
+        raise call.error(f"x {list(x.shape)} and y {list(y.shape)} must have one shape, with channels")
+    if a.shape[:2] != x.shape[:2] or a.size != x.shape[0] * x.shape[1]:
+        raise call.error(f"the scale {list(a.shape)} must be N x C (x 1 x 1) for x {list(x.shape)}")
+    return [y + a.reshape(x.shape[:2] + (1,) * (x.ndim - 2)) * x]

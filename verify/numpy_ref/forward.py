@@ -63,6 +63,34 @@ def _feeds(graph, inputs, dtype):
     return feeds
 
 
+def feeds_for(graph, inputs, dtype=np.float64):
+    """The net inputs as the Input layers read them (checked against the graph), in `dtype`."""
+    return _feeds(graph, inputs, np.dtype(dtype).type)
+
+
+def run_node(node, bottoms, *, dtype=np.float64, options=None, feeds=None, file=None, blobs=None, legacy=None):
+    """One layer's NumPy forward: its tops (arrays in `dtype`) from its bottoms."""
+    dtype = np.dtype(dtype).type
+    call = LayerCall(node=node, bottoms=list(bottoms), blobs=tuple(node.blobs) if blobs is None else blobs,
+                     legacy=legacy, dtype=dtype, options=dict(options or {"bn_blob3": "inv_std"}),
+                     feeds=feeds or {}, file=file)
+    with np.errstate(over="ignore"):
+        outs = handler(node.type)(call)
+    if len(outs) != len(node.tops):
+        raise call.error(f"produced {len(outs)} tops, the layer declares {len(node.tops)}")
+    return [np.asarray(out).astype(dtype, copy=False) for out in outs]
+
+
+def run_nodes(nodes, values, **kwargs):
+    """Several layers in order from `values` ({version: array}, the first bottoms): every
+    version they produce, added to a copy of `values`. kwargs as for run_node."""
+    values = dict(values)
+    for node in nodes:
+        for top, out in zip(node.tops, run_node(node, [values[b] for b in node.bottoms], **kwargs)):
+            values[top] = out
+    return values
+
+
 def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std", splits=False):
     """Caffe TEST-phase forward of `graph` on `inputs` ({input name: array}).
 
@@ -81,14 +109,10 @@ def forward(graph, inputs, weights=None, dtype=np.float64, *, bn_blob3="inv_std"
     versions = {}
     for node in tuple(graph.input_nodes()) + tuple(graph.nodes):
         blobs, legacy = _layer_weights(node, weights)
-        call = LayerCall(node=node, bottoms=[versions[b] for b in node.bottoms], blobs=blobs,
-                         legacy=legacy, dtype=dtype, options=options, feeds=feeds, file=graph.file)
-        with np.errstate(over="ignore"):
-            outs = handler(node.type)(call)
-        if len(outs) != len(node.tops):
-            raise call.error(f"produced {len(outs)} tops, the layer declares {len(node.tops)}")
+        outs = run_node(node, [versions[b] for b in node.bottoms], dtype=dtype, options=options, feeds=feeds,
+                        file=graph.file, blobs=blobs, legacy=legacy)
         for top, out in zip(node.tops, outs):
-            versions[top] = out.astype(dtype, copy=False)
+            versions[top] = out
     blobs = {name: versions[vid] for name, vid in graph.final_version.items()}
     extra = split_blobs(graph, versions) if splits else {}
     blobs.update(extra)

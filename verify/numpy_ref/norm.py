@@ -1,4 +1,4 @@
-"""Normalisations: the fork's BN, BVLC BatchNorm, LRN."""
+"""Normalisations: the fork's BN, BVLC BatchNorm, LRN, MVN."""
 import numpy as np
 
 from .pooling import pool2d
@@ -87,3 +87,20 @@ def lrn(call):
         avg = pool2d(sq, "AVE", (size, size), (1, 1), (half, half), x.shape[2:])
         scale = 1.0 + alpha * avg
     return [x * scale ** -beta]
+
+
+@register("MVN")
+def mvn(call):
+    """Statistics per (n, c) over the remaining axes, or per n over all of C x H x W with
+    across_channels. Two passes: mean, then var = E[(x - mean)^2]; eps is added to the std."""
+    call.expect_bottoms(1)
+    x, p = call.bottoms[0], call.param.mvn_param
+    if not 2 <= x.ndim <= 4:
+        raise call.error(f"needs a 2-D to 4-D bottom (num, channels, ...), got {list(x.shape)}")
+    groups = x.shape[:1] if p.across_channels else x.shape[:2]
+    flat = x.reshape(groups + (-1,))
+    centred = flat - flat.mean(axis=-1, keepdims=True)
+    if p.normalize_variance:
+        std = np.sqrt((centred * centred).mean(axis=-1, keepdims=True))
+        centred = centred / (std + call.dtype(p.eps))
+    return [centred.reshape(x.shape)]

@@ -3,6 +3,7 @@
 A second registration of a type is a bug (two oracles for one layer), so it raises.
 """
 from caffe2mx.converter.errors import Caffe2MXError
+from caffe2mx.converter.layers.base import describe
 
 _HANDLERS = {}
 
@@ -29,8 +30,9 @@ def register(*layer_types):
     def wrap(fn):
         for t in layer_types:
             if t in _HANDLERS:
-                raise ValueError(f"layer type {t!r} is already registered by "
-                                 f"{_HANDLERS[t].__module__}.{_HANDLERS[t].__name__}")
+                raise ValueError(f"layer type {t!r} has two NumPy references: {describe(_HANDLERS[t])} and "
+                                 f"{describe(fn)}")
+        for t in layer_types:
             _HANDLERS[t] = fn
         return fn
 

@@ -1,5 +1,6 @@
 """Layers that only move data: Split, Dropout (test phase), Concat, Slice, Flatten,
-Reshape, Crop. Outputs may share memory with inputs; nothing here writes in place."""
+Reshape, Crop, ShuffleChannel, Tile, BatchReindex; and Silence, which moves nothing. Outputs may share
+memory with inputs; nothing here writes in place."""
 import numpy as np
 
 from .call import canonical_axis
@@ -128,3 +129,47 @@ def crop(call):
             raise call.error(f"axis {a}: offset {off} + size {ref.shape[a]} exceeds {x.shape[a]}")
         index.append(slice(off, off + ref.shape[a]))
     return [x[tuple(index)]]
+
+
+@register("ShuffleChannel")
+def shuffle_channel(call):
+    """Output channel j * group + i takes input channel i * (C / group) + j."""
+    call.expect_bottoms(1)
+    x, g = call.bottoms[0], call.param.shuffle_channel_param.group
+    if x.ndim < 2 or g < 1 or x.shape[1] % g:
+        raise call.error(f"channels of {list(x.shape)} do not split into {g} groups")
+    per = x.shape[1] // g
+    out = np.empty_like(x)
+    for i in range(g):
+        for j in range(per):
+            out[:, j * g + i] = x[:, i * per + j]
+    return [out]
+
+
+@register("Tile")
+def tile(call):
+    """The block from `axis` on, copied `tiles` times one after another along `axis`."""
+    call.expect_bottoms(1)
+    x, p = call.bottoms[0], call.param.tile_param
+    if not p.HasField("tiles") or p.tiles < 1:
+        raise call.error("tile_param.tiles must be given and positive")
+    axis = canonical_axis(call, p.axis, x.ndim)
+    return [np.concatenate([x] * p.tiles, axis=axis)]
+
+
+@register("Silence")
+def silence(call):
+    return []
+
+
+@register("BatchReindex")
+def batch_reindex(call):
+    """top[i] = bottom0[int(bottom1[i])]; Caffe checks 0 <= index < N."""
+    call.expect_bottoms(2)
+    x, index = call.bottoms
+    if index.ndim != 1:
+        raise call.error(f"the index bottom must be 1-D, got {list(index.shape)}")
+    picks = index.astype(np.int64)
+    if picks.size and (picks.min() < 0 or picks.max() >= x.shape[0]):
+        raise call.error(f"indices {sorted(set(picks.tolist()))} fall outside [0, {x.shape[0]})")
+    return [x[picks]]

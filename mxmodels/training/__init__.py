@@ -1,0 +1,13 @@
+"""Training and fine-tuning of the mxmodels zoo: `train(...)` (and `caffe2mx train`).
+
+Modules, one job each: options (the option table shared by CLI and API), recipes (the
+seeds' presets), data (data sets and iterators), tricks (mixup, label smoothing, no-wd,
+last-gamma), schedule (warmup + step/cosine learning rate), margin (insightface's combined
+margin head), verification (10-fold face verification on .bin pairs), network (model,
+classifier, Caffe weights, freezing), checkpoint (per-epoch checkpoints and resume),
+history (log.jsonl and the learning-curve PNG), distributed (kvstores, Horovod), launch
+(ps-lite scheduler/servers/workers), worker (a launched worker's entry point), insightface
+(the seed authors' parameter names), loop (the epochs), api (`train`).
+"""
+from .api import train  # noqa: F401
+from .recipes import RECIPES  # noqa: F401
