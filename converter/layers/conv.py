@@ -260,7 +260,7 @@ class ConvolutionDepthwise(Convolution):
 
     def emit(self, node, inputs, em):
         c = em.in_shapes(node)[0][1]
-        args = dict(self._emit_args(node), num_filter=c, num_group=c)
+        args = dict(self._emit_args(node, em.in_shapes(node)[0]), num_filter=c, num_group=c)
         return [em.mx.Convolution(inputs[0], name=em.name(node), **self._params(node, em), **args)]
 
     def macs(self, node, in_shapes, out_shapes):
