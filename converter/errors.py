@@ -6,7 +6,7 @@ a source line echoed by the parser) is cut to MAX_ECHO characters.
 """
 import re
 
-MAX_LISTED = 200  # more than any real net needs listed (an SSD lists 40), few enough to read
+MAX_LISTED = 20
 MAX_ECHO = 200
 
 

@@ -5,7 +5,7 @@ axis and at most Caffe's 32, every dimension at least 1, at most INT_MAX values 
 (Caffe's own limit), and the same count limit for each layer's weights. All arithmetic is
 on Python integers, so no shape can overflow on the way.
 """
-from .errors import ModelError, ModelErrors, raise_all
+from .errors import ModelError, ModelErrors, clip, raise_all
 from .layers import handler_for, is_internal, supported_types
 from .layers.base import INT32_MAX, shape_problem
 from .proto import caffe_pb
@@ -56,8 +56,18 @@ def check_supported(graph):
         problems += [_err(graph, node, m) for m in node_problems(node, h)]
     if unsupported:
         raise ModelErrors(f"{graph.file}: {len(unsupported)} unsupported layer(s):", unsupported + problems,
-                          footer="Supported layer types: " + ", ".join(supported_types()))
+                          footer=_needed_types(unsupported) + "\nSupported layer types: " + ", ".join(supported_types()))
     raise_all(problems, f"{graph.file}: {{n}} problems with layer parameters:")
+
+
+def _needed_types(unsupported):
+    """Every unsupported type with the lines of all its layers: the problem list itself shows
+    only the first MAX_LISTED, and the user needs the whole set to plan a plug-in."""
+    lines = {}
+    for e in unsupported:
+        lines.setdefault(e.layer_type, []).append(str(e.line))
+    return "The net needs: " + "; ".join(f"{clip(t, 80)} ({len(ls)} layer{'s' if len(ls) > 1 else ''}, line"
+                                         f"{'s' if len(ls) > 1 else ''} {', '.join(ls)})" for t, ls in lines.items())
 
 
 def _input_locations(graph):

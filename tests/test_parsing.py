@@ -10,7 +10,7 @@ import re
 import pytest
 from google.protobuf import text_format
 
-from caffe2mx.converter.errors import ModelError, ModelErrors
+from caffe2mx.converter.errors import MAX_LISTED, ModelError, ModelErrors
 from caffe2mx.converter.graph import build_graph
 from caffe2mx.converter.layers import base as layer_registry
 from caffe2mx.converter.prototxt import _layer_block_lines, parse_prototxt_text, read_prototxt
@@ -209,5 +209,11 @@ def test_ssd_net_lists_every_missing_type_with_its_line(monkeypatch):
     types = dict(re.findall(r'name: "([^"]+)"\s*type: "([^"]+)"', text))
     wanted = [(name, types[name], text.count("\n", 0, pos) + 1) for pos, name in blocks if types[name] in removed]
     assert len(wanted) > 20 and {t for _, t, _ in wanted} == removed
-    for name, type_, line in wanted:
-        assert f"{path}:{line}: layer '{name}' ({type_}): unsupported layer type" in listed, name
+    shown = [w for w in wanted if f"{path}:{w[2]}: layer '{w[0]}' ({w[1]}): unsupported layer type" in listed]
+    assert len(shown) == MAX_LISTED  # the first problems one per line, the list capped (issue 11)
+    needs = next(ln for ln in listed.splitlines() if ln.startswith("The net needs: "))
+    summary = dict(re.findall(r"(\w+) \(\d+ layers?, lines? ([\d, ]+)\)", needs))
+    assert set(summary) == removed
+    for name, type_, line in wanted:  # ... and every needed type with all its lines
+        assert str(line) in summary[type_].split(", "), name
+    assert [e.line for e in info.value.errors] == [w[2] for w in wanted]  # the API keeps every one
