@@ -289,14 +289,8 @@ def profile(conv, batch, in_var, x, top, backend="MKLDNN"):
 
 
 def predict_all(fn_for_batch, x, batch):
-    outs = []
-    for i in range(0, len(x), batch):
-        chunk = x[i:i + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
-        outs.append(fn_for_batch(chunk)[:n])
-    return np.concatenate(outs)
+    from caffe2mx.converter.optimize_int8 import in_batches
+    return in_batches(fn_for_batch, x, batch)
 
 
 def main(argv=None):

@@ -348,6 +348,12 @@ class _NetReader:
 
     def _layer(self, start, end):
         """LayerParameter: name 1, type 2, blobs 7; everything else skipped undecoded."""
+        name, type_, spans = self._string_typed_layer(start, end, blobs_field=7)
+        return name, type_, self._blobs(name, spans)
+
+    def _string_typed_layer(self, start, end, blobs_field):
+        """(name, type, blob spans) of a layer message with the name in field 1 and a string
+        type in field 2 (LayerParameter, V0LayerParameter), blobs in `blobs_field`."""
         name = type_ = None
         spans = []
         for number, wire, value, tag_at in self.w.fields(start, end):
@@ -355,11 +361,10 @@ class _NetReader:
                 name = _text(wire, value, tag_at, "name")
             elif number == 2:
                 type_ = _text(wire, value, tag_at, "type")
-            elif number == 7:
-                _expect(wire, (2,), "blobs (field 7)", tag_at)
+            elif number == blobs_field:
+                _expect(wire, (2,), f"blobs (field {blobs_field})", tag_at)
                 spans.append(value)
-        name = self._decode(name) if name else ""
-        return name, self._decode(type_) if type_ else "", self._blobs(name, spans)
+        return self._decode(name) if name else "", self._decode(type_) if type_ else "", spans
 
     def _v1_layer(self, start, end):
         """V1LayerParameter: name 4, type 5 (enum), blobs 6, and a V0 layer in field 1."""
@@ -385,17 +390,7 @@ class _NetReader:
 
     def _v0_layer(self, start, end):
         """V0LayerParameter (the oldest format): name 1, type 2 (string), blobs 50."""
-        name = type_ = None
-        spans = []
-        for number, wire, value, tag_at in self.w.fields(start, end):
-            if number == 1:
-                name = _text(wire, value, tag_at, "name")
-            elif number == 2:
-                type_ = _text(wire, value, tag_at, "type")
-            elif number == 50:
-                _expect(wire, (2,), "blobs (field 50)", tag_at)
-                spans.append(value)
-        return self._decode(name) if name else "", self._decode(type_) if type_ else "", spans
+        return self._string_typed_layer(start, end, blobs_field=50)
 
 
 def read_caffemodel(path, progress=None, layers=None):

@@ -110,16 +110,24 @@ def predict(conv, x, batch_size=8):
     batch padded), as one float array (N, ...)."""
     from .optimize import bind_inference
     _, var, _ = _input(conv)
-    x = np.asarray(x, np.float32)
     exe = bind_inference(conv, batch_size)
-    outs = []
-    for i in range(0, len(x), batch_size):
-        chunk = x[i:i + batch_size]
-        n = len(chunk)
-        if n < batch_size:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
+
+    def run(chunk):
         exe.arg_dict[var][:] = chunk
-        outs.append(exe.forward(is_train=False)[0].asnumpy()[:n])
+        return exe.forward(is_train=False)[0].asnumpy()
+    return in_batches(run, np.asarray(x, np.float32), batch_size)
+
+
+def in_batches(run, x, batch):
+    """run(chunk) over `x` in chunks of `batch` rows, the last one padded with copies of its
+    final row (a bound executor takes one batch size), the padding's outputs dropped."""
+    outs = []
+    for i in range(0, len(x), batch):
+        chunk = x[i:i + batch]
+        n = len(chunk)
+        if n < batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
+        outs.append(run(chunk)[:n])
     return np.concatenate(outs)
 
 
