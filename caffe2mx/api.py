@@ -94,12 +94,14 @@ def verify(prototxt=None, caffemodel=None, **options):
 
 def export_onnx(source, caffemodel=None, output=None, *, opset=None, dynamic_batch=True, simplify=False,
                 bn_blob3="inv_std", seed=None, input_shapes=None, progress=None, force=False):
-    """ONNX ModelProto of a net (prototxt path, Net, Conversion, or converted-model PREFIX);
+    """ONNX ModelProto of a net (prototxt path, Net, LoadedNet, Conversion, or converted-model PREFIX);
     also written to `output` when given (an existing file is replaced only with `force`)."""
     from .converter import onnx_export
     if isinstance(source, Conversion):
         conv = source
         budget.check_bytes(_params_estimate(conv), "ONNX export of this model")
+    elif isinstance(source, LoadedNet):  # weights already bound (and so already in memory)
+        conv = convert(source, bn_blob3=bn_blob3, progress=progress)
     elif isinstance(source, Net) or not _is_model_prefix(source):
         net = _net(source, input_shapes, progress)
         budget.check(net, "export-onnx", caffemodel=caffemodel)

@@ -36,7 +36,7 @@ def _convert(tmp_path, capsys, bn1, bn2, *options):
     net.write_text(NET)
     w = write_test_caffemodel(tmp_path / "w.caffemodel", {"bn1": _blobs(bn1), "bn2": _blobs(bn2)},
                               types={"bn1": "BN", "bn2": "BN"})
-    rc = main(["convert", str(net), str(w), "-o", str(tmp_path / "out"), *options])
+    rc = main(["convert", str(net), str(w), "-o", str(tmp_path / "out"), "--force", *options])
     err = capsys.readouterr().err
     assert rc == 0, err
     return err, json.loads((tmp_path / "out-namemap.json").read_text())
@@ -119,6 +119,6 @@ def test_seeded_weights_are_plausible_even_for_a_constant_channel(tmp_path, caps
                    'layer { name: "p" type: "Power" bottom: "x" top: "p" power_param { scale: 0 shift: 1 } }\n'
                    'layer { name: "bn" type: "BN" bottom: "p" top: "bn" bn_param { frozen: true } }\n')
     for seed in range(3):
-        assert main(["convert", str(net), "-o", str(tmp_path / "o"), "--seed", str(seed)]) == 0
+        assert main(["convert", str(net), "-o", str(tmp_path / "o"), "--seed", str(seed), "--force"]) == 0
         err = capsys.readouterr().err
         assert "warning:" not in err, err
