@@ -6,5 +6,7 @@ setup:
 demo:
 	scripts/demo.sh
 
+# two workers: most tests are single-threaded Python (CI has 2 cores); TEST_WORKERS=0 runs in one process
+TEST_WORKERS ?= 2
 test: setup
-	.venv/bin/python -m pytest -q tests
+	.venv/bin/python -m pytest -q -n $(TEST_WORKERS) tests

@@ -66,7 +66,9 @@ setup(
         "proto": ["proto-schema-parser>=2.1,<3"],
         "test": ["pytest>=7", "onnxruntime>=1.17,<1.20", "grpcio-tools>=1.60", "onnxoptimizer>=0.4",
                  "proto-schema-parser>=2.1,<3",
-                 "hypothesis>=6.100"] + TRAIN,  # hypothesis: property-based fuzzing of nets and files
+                 "hypothesis>=6.100", "pytest-xdist>=3.5"] + TRAIN,
+        # hypothesis: property-based fuzzing of nets and files; pytest-xdist: `make test` runs the
+        # suite on two worker processes (most tests are single-threaded Python, so this halves it)
     },
     entry_points={"console_scripts": [
         "caffe2mx=caffe2mx.cli:main",

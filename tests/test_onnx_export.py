@@ -37,6 +37,10 @@ from conftest import GOLDEN, REPO, UPSTREAM, golden_cases  # noqa: E402
 #: test_onnxruntime_is_as_close_to_float64_as_mxnet shows the drift is not the exporter's.
 TOL = {"rel": 1e-5, "softmax_abs": 1e-4, "net_rel": 5e-3, "net_softmax_abs": 1e-4}  # net_softmax_abs: see _judge_by_float64
 ZOO = sorted(p.stem for p in (REPO / "prototxts").glob("*.prototxt"))
+#: the deepest nets repeat the blocks of the shallower ones; their export (1.5 and 2.5 min, most of it
+#: the float64 reference that judges deep-net drift) runs with --slow (scripts/nightly.sh)
+DEEPEST = {"attention236", "attention452"}
+ZOO_CASES = [pytest.param(n, marks=pytest.mark.slow) if n in DEEPEST else n for n in ZOO]
 
 
 def _assert_close(actual, reference, blob, softmax=False, net=False):
@@ -92,7 +96,7 @@ def _judge_by_float64(conv, x, blob, onnx_value, mxnet_value):
     assert onnx_err <= 2 * mxnet_err + 1e-6, f"{blob}: ONNX {onnx_err:.2e} vs MXNet {mxnet_err:.2e} from float64"
 
 
-@pytest.mark.parametrize("net", ZOO)
+@pytest.mark.parametrize("net", ZOO_CASES)
 def test_zoo_net_exports_and_matches_mxnet(net, tmp_path):
     _zoo_parity(REPO / "prototxts" / f"{net}.prototxt", (1, 4), tmp_path)
 
