@@ -72,6 +72,12 @@ PARAMETER_CASES = {
                                  ["kernel_size or kernel_h/kernel_w"]),
     "deconv-stride-0": ((1, 3, 8, 8), conv_layer("num_output: 4 kernel_size: 2 stride: 0", "Deconvolution"),
                         ["stride is 0"]),
+    "depthwise-stride-0": ((1, 3, 8, 8), conv_layer("kernel_size: 3 stride: 0", "ConvolutionDepthwise"),
+                           ["stride is 0"]),
+    "depthwise-dilation-0": ((1, 3, 8, 8), conv_layer("kernel_size: 3 dilation: 0", "DepthwiseConvolution"),
+                             ["dilation is 0"]),
+    "im2col-stride_w-0": ((1, 3, 8, 8), conv_layer("kernel_size: 3 stride_h: 1 stride_w: 0", "Im2col"),
+                          ["stride_w is 0"]),
     "pool-stride-0": ((1, 3, 8, 8), 'layer { name: "c" type: "Pooling" bottom: "data" top: "c" '
                                     'pooling_param { kernel_size: 2 stride: 0 } }', ["stride is 0"]),
     "pool-kernel_h-0": ((1, 3, 8, 8), 'layer { name: "c" type: "Pooling" bottom: "data" top: "c" '

@@ -5,6 +5,27 @@ import numpy as np
 from .base import INT32_MAX, LayerHandler, copy_param, int_fields, need_rank, pair_fields, register, spatial, zero_fields
 
 
+def geometry_problems(p, what, counts=()):
+    """Caffe's limits on a convolution_param's window (kernel, stride, pad, dilation; every
+    layer that reads one), with `counts` (e.g. num_output) also required nonzero, and the 2-D
+    restriction MXNet's emission has."""
+    where = "convolution_param"
+    problems = []
+    if p.axis != 1:
+        problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
+    if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
+        problems.append(f"N-d {what} (more than 2 spatial dims) is not supported")
+    for single, h, w in (("kernel_size", "kernel_h", "kernel_w"), ("stride", "stride_h", "stride_w"),
+                         ("pad", "pad_h", "pad_w")):
+        problems += pair_fields(p, where, single, h, w, repeated=True)
+    window = ("kernel_size", "kernel_h", "kernel_w", "stride", "stride_h", "stride_w")
+    problems += zero_fields(p, where, tuple(counts) + window + ("dilation",))
+    problems += int_fields(p, where, tuple(counts) + window + ("pad", "pad_h", "pad_w", "dilation", "group"))
+    if spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True) is None:
+        problems.append("kernel size is missing (kernel_size, or kernel_h and kernel_w)")
+    return problems
+
+
 def _conv_geometry(p):
     kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
     stride = spatial(p, "stride", "stride_h", "stride_w", repeated=True, default=(1, 1))
@@ -30,24 +51,10 @@ class _ConvBase(LayerHandler):
     def check(self, node):
         """Caffe's BaseConvolutionLayer::LayerSetUp limits, plus what MXNet needs (2-D, dilation >= 1)."""
         p = node.param.convolution_param
-        where = "convolution_param"
         problems = []
         if not p.HasField("num_output"):
             problems.append("convolution_param.num_output is missing")
-        if p.axis != 1:
-            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
-        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
-            problems.append("N-d convolution (more than 2 spatial dims) is not supported")
-        for single, h, w in (("kernel_size", "kernel_h", "kernel_w"), ("stride", "stride_h", "stride_w"),
-                             ("pad", "pad_h", "pad_w")):
-            problems += pair_fields(p, where, single, h, w, repeated=True)
-        problems += zero_fields(p, where, ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
-                                           "stride_w", "dilation"))
-        problems += int_fields(p, where, ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
-                                          "stride_w", "pad", "pad_h", "pad_w", "dilation", "group"))
-        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
-        if kernel is None:
-            problems.append("kernel size is missing (kernel_size, or kernel_h and kernel_w)")
+        problems += geometry_problems(p, "convolution", counts=("num_output",))
         if p.group < 1:
             problems.append(f"convolution_param.group is {p.group}; it must be at least 1")
         elif p.HasField("num_output") and p.num_output % p.group:
@@ -219,16 +226,7 @@ class ConvolutionDepthwise(Convolution):
     notes = "group = num_output = input channels (either may be left out); 2-D only"
 
     def check(self, node):
-        p = node.param.convolution_param
-        problems = []
-        if p.axis != 1:
-            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
-        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
-            problems.append("N-d convolution (more than 2 spatial dims) is not supported")
-        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
-        if kernel is None or min(kernel) <= 0:
-            problems.append("kernel size is missing or zero")
-        return problems
+        return geometry_problems(node.param.convolution_param, "convolution")
 
     @staticmethod
     def _channels(node, in_shapes):
@@ -279,16 +277,7 @@ class Im2col(LayerHandler):
     notes = "2-D only (axis 1)"
 
     def check(self, node):
-        p = node.param.convolution_param
-        problems = []
-        if p.axis != 1:
-            problems.append(f"convolution_param.axis {p.axis} (only 1 is supported)")
-        if len(p.kernel_size) > 2 or len(p.stride) > 2 or len(p.pad) > 2 or len(p.dilation) > 2:
-            problems.append("N-d im2col (more than 2 spatial dims) is not supported")
-        kernel = spatial(p, "kernel_size", "kernel_h", "kernel_w", repeated=True)
-        if kernel is None or min(kernel) <= 0:
-            problems.append("kernel size is missing or zero")
-        return problems
+        return geometry_problems(node.param.convolution_param, "im2col")
 
     def output_shapes(self, node, in_shapes):
         x = in_shapes[0]
