@@ -5,6 +5,8 @@ one allocator and is recorded under the Caffe layer that owns it, so two Caffe n
 never produce one MXNet name, and every tool reads ownership from the name map instead
 of guessing it from name prefixes.
 """
+import types
+
 import numpy as np
 
 from .errors import ModelError
@@ -22,6 +24,36 @@ def _mx():
     return mx
 
 
+FLT_MIN = float(np.finfo(np.float32).tiny)
+
+
+def _normal(value):
+    """A float attribute below float32's smallest normal number, raised to it (sign kept)."""
+    if isinstance(value, float) and 0 < abs(value) < FLT_MIN:
+        return FLT_MIN if value > 0 else -FLT_MIN
+    return value
+
+
+class NormalFloats:
+    """`mxnet.sym` (and its submodules) with every float keyword argument passed through
+    `_normal`: MXNet parses float attributes with std::stof, which rejects subnormal values
+    that Caffe accepts (an eps of 1e-45 is legal there); the change is below float32's
+    resolution wherever such a value is added, and leaves products within 1e-38 of zero."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        value = getattr(self._module, name)
+        if isinstance(value, types.ModuleType):
+            return NormalFloats(value)
+        if callable(value) and not isinstance(value, type):
+            def call(*args, **kwargs):
+                return value(*args, **{k: _normal(v) for k, v in kwargs.items()})
+            return call
+        return value
+
+
 class Emitter:
     """What a handler's emit() sees: symbols, shapes, blobs, and where to put parameters."""
 
@@ -30,7 +62,7 @@ class Emitter:
         self.shapes = shapes
         self.options = dict(options or {})
         mxnet = _mx()
-        self.mx = mxnet.sym
+        self.mx = NormalFloats(mxnet.sym)
         self.arg_params, self.aux_params = {}, {}
         self.adjustments = []
         self.warnings = []

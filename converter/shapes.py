@@ -58,6 +58,9 @@ def check_supported(graph):
         raise ModelErrors(f"{graph.file}: {len(unsupported)} unsupported layer(s):", unsupported + problems,
                           footer=_needed_types(unsupported) + "\nSupported layer types: " + ", ".join(supported_types()))
     raise_all(problems, f"{graph.file}: {{n}} problems with layer parameters:")
+    if graph.nodes and not graph.outputs():
+        raise ModelError("the net has no output: every blob its layers compute is read by a later layer (a Silence "
+                         "reads the last ones), so there is nothing to convert", file=graph.file)
 
 
 def _needed_types(unsupported):

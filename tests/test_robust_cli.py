@@ -114,7 +114,33 @@ PARAMETER_CASES = {
                           ["differ in rank"]),
     "deconv-output-beyond-int32": ((1, 3, 8, 8), conv_layer("num_output: 4 kernel_size: 2 stride: 100000",
                                                             "Deconvolution"), ["more than 2147483647 values"]),
+    # found by benchmarks/fuzz.py: a uint32 class count was listed class by class (a memory bomb)
+    "detection-classes-uint32": ((1, 3, 8, 8), 'layer { name: "c" type: "DetectionOutput" bottom: "data" top: "c" '
+                                               'detection_output_param { num_classes: 4294967295 } }',
+                                 ["takes 3 bottom(s)"]),
 }
+
+
+#: identity layers in a row on a net input (MXNet 1.9.1 cannot bind a copy of a copy of a
+#: variable): each pair converts, binds and verifies (found by benchmarks/fuzz.py for Upsample)
+IDENTITY_PAIRS = {
+    "upsample-scale-1": 'type: "Upsample"',
+    "dropout": 'type: "Dropout"',
+    "concat-one-bottom": 'type: "Concat"',
+    "tile-1": 'type: "Tile" tile_param { tiles: 1 }',
+    "argmax-axis-top1": 'type: "ArgMax" argmax_param { axis: 1 }',
+    "normalize-subnormal-eps": 'type: "Normalize" norm_param { eps: 1.4e-45 }',  # std::stof rejects subnormals
+}
+
+
+@pytest.mark.parametrize("case", sorted(IDENTITY_PAIRS))
+def test_identity_pairs_and_odd_floats_verify(tmp_path, capsys, case):
+    spec = IDENTITY_PAIRS[case]
+    body = (f'layer {{ name: "a" {spec} bottom: "data" top: "a" }}\n'
+            f'layer {{ name: "b" {spec} bottom: "a" top: "a" }}')
+    p = write(tmp_path, "net.prototxt", net_text((2, 3, 4, 4), body))
+    rc, _, err = run(capsys, ["verify", p])
+    assert rc == 0, err
 
 
 @pytest.mark.parametrize("case", sorted(PARAMETER_CASES))
@@ -138,6 +164,7 @@ STRUCTURE_CASES = {
                       ["(_BatchNormScale): unsupported layer type"]),
     "reads-its-own-output": (net_text((1, 3), 'layer { name: "r" type: "ReLU" bottom: "x" top: "x" }'),
                              ["written only by this layer itself"]),
+    "only-silence": (net_text((1, 3), 'layer { name: "s" type: "Silence" bottom: "data" }'), ["has no output"]),
 }
 
 

@@ -51,4 +51,4 @@ class Parameter(LayerHandler):
 
     def emit(self, node, inputs, em):
         value = np.asarray(em.blobs(node)[0], np.float32).reshape(_parameter_shape(node))
-        return [em.mx.identity(em.param("value", value), name=em.name(node))]
+        return [em.identity(em.param("value", value), em.name(node))]

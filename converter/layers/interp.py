@@ -212,7 +212,7 @@ class Upsample(LayerHandler):
         if len(inputs) == 1:
             s = nearest_scale(node.param.upsample_param)
             if s == 1:
-                return [mx.identity(inputs[0], name=nm)]
+                return [em.identity(inputs[0], nm)]
             return [mx.UpSampling(inputs[0], scale=s, sample_type="nearest", num_args=1, name=nm)]
         return [_unpool(em, node, inputs[0], inputs[1], nm, distinct=_mask_is_distinct(em, node))]
 

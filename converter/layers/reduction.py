@@ -125,7 +125,7 @@ class ArgMax(LayerHandler):
         if p.HasField("axis"):
             chosen = values if p.out_max_val else indices
             if len(chosen) == 1:  # the keepdims result already has the top's shape: an identity, named
-                return [mx.identity(chosen[0], name=nm)]
+                return [em.identity(chosen[0], nm)]
             return [mx.concat(*chosen, dim=axis, name=nm)]
         parts = indices + (values if p.out_max_val else [])
         joined = parts[0] if len(parts) == 1 else mx.concat(*parts, dim=1, name=em.sub("joined"))

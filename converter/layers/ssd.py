@@ -94,7 +94,7 @@ class Permute(LayerHandler):
     def emit(self, node, inputs, em):
         order = permute_order(node, len(em.in_shapes(node)[0]))
         if order == sorted(order):
-            return [em.mx.identity(inputs[0], name=em.name(node))]
+            return [em.identity(inputs[0], em.name(node))]
         return [em.mx.transpose(inputs[0], axes=tuple(order), name=em.name(node))]
 
 
@@ -213,7 +213,7 @@ class PriorBox(LayerHandler):
         shapes = em.in_shapes(node)
         image = legacy_hw(shapes[1]) if len(shapes) > 1 else (0, 0)
         value = prior_boxes(prior_settings(node.param.prior_box_param), legacy_hw(shapes[0]), image)
-        return [em.mx.identity(em.const("priors", value), name=em.name(node))]
+        return [em.identity(em.const("priors", value), em.name(node))]
 
 
 # -- DetectionOutput ------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ class DetectionOutput(LayerHandler):
         problems = []
         if not p.HasField("num_classes") or p.num_classes < 1:
             problems.append("detection_output_param.num_classes is required")
-        elif not [c for c in range(p.num_classes) if c != p.background_label_id]:
+        elif p.num_classes - (0 <= p.background_label_id < p.num_classes) < 1:  # counted, not listed (uint32)
             problems.append("no class is left besides the background")
         if p.nms_param.eta != 1:
             problems.append(f"adaptive NMS (nms_param.eta {p.nms_param.eta} < 1) cannot be converted")
