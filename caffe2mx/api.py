@@ -28,10 +28,13 @@ def convert(prototxt, caffemodel=None, *, output_prefix=None, bn_blob3="inv_std"
     weighted Caffe graph is not kept (`.net` is None), and the weights are in memory once
     instead of twice.
     """
-    if isinstance(prototxt, LoadedNet):
+    if isinstance(prototxt, LoadedNet):  # weights already bound: the same output rules as below
+        inputs = (prototxt.graph.file, prototxt.caffemodel)
+        if output_prefix is not None:
+            check_output_prefix(output_prefix, force=force, inputs=inputs)
         conv = convert_net(prototxt, bn_blob3=bn_blob3 or "inv_std", progress=progress)
         if output_prefix is not None:
-            conv.files = save(conv, output_prefix)
+            conv.files = save(conv, output_prefix, force=force, inputs=inputs)
         return conv
     net = _net(prototxt, input_shapes, progress)
     budget.check(net, "convert", caffemodel=caffemodel)

@@ -178,3 +178,17 @@ def test_api_functions_at_top_level(net):
     assert [r["type"] for r in rows] == ["Convolution", "BN", "ReLU", "InnerProduct"]
     model = caffe2mx.export_onnx(net)
     assert {n.name for n in model.graph.node} >= {"c", "fc"}
+
+
+def test_convert_of_a_loaded_net_keeps_the_output_rules(tmp_path, net, weights):
+    """A LoadedNet (weights already bound) is written like any conversion: an existing prefix
+    is refused (nothing touched) unless force, and the files load."""
+    from caffe2mx.converter.pipeline import load_net
+    loaded = load_net(str(net), str(weights))
+    caffe2mx.convert(loaded, output_prefix=tmp_path / "m")
+    before = (tmp_path / "m-0000.params").read_bytes()
+    with pytest.raises(UsageError, match="already exist"):
+        caffe2mx.convert(loaded, output_prefix=tmp_path / "m")
+    assert (tmp_path / "m-0000.params").read_bytes() == before
+    caffe2mx.convert(loaded, output_prefix=tmp_path / "m", force=True)
+    assert caffe2mx.load(tmp_path / "m").name_map["caffemodel"] == str(weights)

@@ -145,6 +145,12 @@ def spatial(param, single, h_name, w_name, repeated=None, default=None):
     return int(values[0]), int(values[1])
 
 
+def normal_blobs(rng, shapes, *scales):
+    """Seeded float32 blobs: blob i drawn from N(0, scales[i]^2), in the order of `shapes`
+    (a layer with an optional bias passes both scales and gets as many blobs as shapes)."""
+    return [(rng.standard_normal(s) * scale).astype(np.float32) for s, scale in zip(shapes, scales)]
+
+
 def copy_param(param):
     """A new LayerParameter equal to `param` (passes change copies, never the parsed net)."""
     out = type(param)()

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .base import LayerHandler, canonical_axis, copy_param, int_fields, register
+from .base import LayerHandler, canonical_axis, copy_param, int_fields, normal_blobs, register
 
 
 @register
@@ -43,10 +43,7 @@ class InnerProduct(LayerHandler):
     def init_blobs(self, node, shapes, rng):
         p = node.param.inner_product_param
         k = shapes[0][0] if p.transpose else shapes[0][1]
-        blobs = [(rng.standard_normal(shapes[0]) * np.sqrt(1.0 / k)).astype(np.float32)]
-        if len(shapes) > 1:
-            blobs.append((rng.standard_normal(shapes[1]) * 0.05).astype(np.float32))
-        return blobs
+        return normal_blobs(rng, shapes, np.sqrt(1.0 / k), 0.05)
 
     def emit(self, node, inputs, em):
         p = node.param.inner_product_param
@@ -107,10 +104,7 @@ class Embed(LayerHandler):
         return [(p.input_dim, p.num_output)] + ([(p.num_output,)] if p.bias_term else [])
 
     def init_blobs(self, node, shapes, rng):
-        blobs = [rng.standard_normal(shapes[0]).astype(np.float32)]
-        if len(shapes) > 1:
-            blobs.append((rng.standard_normal(shapes[1]) * 0.2).astype(np.float32))
-        return blobs
+        return normal_blobs(rng, shapes, 1.0, 0.2)
 
     def emit(self, node, inputs, em):
         p = node.param.embed_param

@@ -132,6 +132,19 @@ def deconvolution(call):
     return [np.ascontiguousarray(y)]
 
 
+def _window(call, p, h, w):
+    """kernel, stride, pad, dilation and output size of a one-group-per-channel window layer
+    (depthwise convolution, Im2col) over an h x w input."""
+    kernel = _pair(call, p.kernel_size, "kernel_h", "kernel_w", None, "kernel_size")
+    stride = _pair(call, p.stride, "stride_h", "stride_w", 1, "stride")
+    pad = _pair(call, p.pad, "pad_h", "pad_w", 0, "pad")
+    dilation = (1, 1) if not p.dilation else (p.dilation[0], p.dilation[-1])
+    out = tuple(conv_out_size(size, k, s, pd, d) for size, k, s, pd, d in zip((h, w), kernel, stride, pad, dilation))
+    if min(out) < 1:
+        raise call.error(f"a {h}x{w} input is smaller than the dilated kernel: output would be {out[0]}x{out[1]}")
+    return kernel, stride, pad, dilation, out
+
+
 @register("ConvolutionDepthwise", "DepthwiseConvolution")
 def depthwise_convolution(call):
     """The forks' depthwise convolution: channel c of the output is channel c of the input
@@ -145,13 +158,7 @@ def depthwise_convolution(call):
     for field in ("num_output", "group"):
         if p.HasField(field) and getattr(p, field) != c:
             raise call.error(f"{field} {getattr(p, field)} differs from the {c} input channels")
-    kernel = _pair(call, p.kernel_size, "kernel_h", "kernel_w", None, "kernel_size")
-    stride = _pair(call, p.stride, "stride_h", "stride_w", 1, "stride")
-    pad = _pair(call, p.pad, "pad_h", "pad_w", 0, "pad")
-    dilation = (1, 1) if not p.dilation else (p.dilation[0], p.dilation[-1])
-    out = tuple(conv_out_size(size, k, s, pd, d) for size, k, s, pd, d in zip((h, w), kernel, stride, pad, dilation))
-    if min(out) < 1:
-        raise call.error(f"a {h}x{w} input is smaller than the dilated kernel: output would be {out[0]}x{out[1]}")
+    kernel, stride, pad, dilation, out = _window(call, p, h, w)
     call.expect_blobs(2 if p.bias_term else 1)
     weight = call.blob(0, (c, 1) + kernel)[:, 0]
     y = np.zeros((n, c) + out, dtype=x.dtype)
@@ -171,13 +178,7 @@ def im2col(call):
     if x.ndim != 4:
         raise call.error(f"needs a 4-D NCHW bottom, got shape {list(x.shape)}")
     n, c, h, w = x.shape
-    kernel = _pair(call, p.kernel_size, "kernel_h", "kernel_w", None, "kernel_size")
-    stride = _pair(call, p.stride, "stride_h", "stride_w", 1, "stride")
-    pad = _pair(call, p.pad, "pad_h", "pad_w", 0, "pad")
-    dilation = (1, 1) if not p.dilation else (p.dilation[0], p.dilation[-1])
-    out = tuple(conv_out_size(size, k, s, pd, d) for size, k, s, pd, d in zip((h, w), kernel, stride, pad, dilation))
-    if min(out) < 1:
-        raise call.error(f"a {h}x{w} input is smaller than the dilated kernel: output would be {out[0]}x{out[1]}")
+    kernel, stride, pad, dilation, out = _window(call, p, h, w)
     cols = np.empty((n, c, kernel[0], kernel[1]) + out, dtype=x.dtype)
     for i, j, view in window_views(_padded(x, pad), kernel, stride, dilation, out):
         cols[:, :, i, j] = view

@@ -60,6 +60,15 @@ def _aspect_ratios(p):
     return ratios
 
 
+def _given_hw(p, single, h, w):
+    """(h, w) from a PriorBox field pair (h/w first, then the single value), None if unset."""
+    if p.HasField(h) or p.HasField(w):
+        return getattr(p, h), getattr(p, w)
+    if p.HasField(single):
+        return getattr(p, single), getattr(p, single)
+    return None
+
+
 @register("PriorBox")
 def prior_box(call):
     """Corners of every prior, cell by cell, then the variances (SSD's PriorBox::Forward_cpu)."""
@@ -68,18 +77,15 @@ def prior_box(call):
     if not p.min_size:
         raise call.error("prior_box_param.min_size is required")
     layer_h, layer_w = _hw(call.bottoms[0].shape)
-    if p.HasField("img_h") or p.HasField("img_w"):
-        img_h, img_w = p.img_h, p.img_w
-    elif p.HasField("img_size"):
-        img_h = img_w = p.img_size
-    else:
+    img = _given_hw(p, "img_size", "img_h", "img_w")
+    if img is None:
         if len(call.bottoms) < 2:
             raise call.error("the image size comes from the second bottom, which is missing")
-        img_h, img_w = _hw(call.bottoms[1].shape)
-    if p.HasField("step_h") or p.HasField("step_w"):
-        step_h, step_w = p.step_h, p.step_w
-    elif p.HasField("step"):
-        step_h = step_w = p.step
+        img = _hw(call.bottoms[1].shape)
+    img_h, img_w = img
+    step = _given_hw(p, "step", "step_h", "step_w")
+    if step is not None:
+        step_h, step_w = step
     else:
         step_w = float(np.float32(img_w) / np.float32(layer_w))
         step_h = float(np.float32(img_h) / np.float32(layer_h))
