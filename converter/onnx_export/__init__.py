@@ -31,6 +31,8 @@ Caffe specifics and how they reach ONNX:
   size (opset >= 18: `axes=[2, 3]` and constant sizes; 13..17: batch and channels read
   from the input's shape, spatial sizes constant).
 - Eltwise coefficients: Mul by a scalar before Sum.
+- box_nms (DetectionOutput, the proposal layer): NonMaxSuppression on ranks, not scores,
+  with degenerate boxes zeroed and one class per distinct id (ops_detection.py says why).
 """
 import json
 from pathlib import Path
