@@ -27,4 +27,12 @@ class _CallableVerify(type(_verify_package)):
 
 _verify_package.__class__ = _CallableVerify
 verify = _verify_package
-from .mxmodels.training import train  # noqa: E402,F401
+
+
+def __getattr__(name):
+    """`caffe2mx.train`, loaded on first use: the training package imports MXNet's Gluon and the
+    zoo, seconds that converting, verifying or a bad-input error should not pay."""
+    if name == "train":
+        from .mxmodels.training import train
+        return train
+    raise AttributeError(f"module 'caffe2mx' has no attribute {name!r}")

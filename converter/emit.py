@@ -18,7 +18,8 @@ NAME_MAP_FORMAT = "caffe2mx-namemap/2"
 
 def _mx():
     try:
-        import mxnet as mx
+        from .mxnet_import import import_mxnet
+        mx = import_mxnet()
     except ImportError:  # pragma: no cover - depends on the install
         raise ModelError("MXNet is not installed: pip install 'caffe2mx[cpu]' (or [gpu])") from None
     return mx

@@ -43,7 +43,8 @@ class Conversion:
 
     def to_gluon(self, ctx=None):
         """A ready `gluon.SymbolBlock` holding this conversion's parameters (on `ctx`)."""
-        import mxnet as mx
+        from .mxnet_import import import_mxnet
+        mx = import_mxnet()
         ctx = ctx or mx.cpu()
         block = mx.gluon.SymbolBlock(self.symbol, [mx.sym.var(n) for n in self.input_names()])
         values = {**self.arg_params, **self.aux_params}
@@ -94,7 +95,8 @@ def save(conv, prefix, *, force=False, inputs=(), extra=None):
     `extra` ({suffix: writer(path)}) adds files written in the same staging (e.g.
     "gluon.params"). Returns {suffix: path}.
     """
-    import mxnet as mx
+    from .mxnet_import import import_mxnet
+    mx = import_mxnet()
     prefix = Path(prefix)
     extra = dict(extra or {})
     targets = {s: Path(f) for s, f in files_of(prefix, extra).items()}
@@ -304,7 +306,8 @@ def load(prefix):
     Nets without parameters (their params file holds an empty list) load too; a missing,
     truncated, foreign or mismatched file is a ModelError naming it.
     """
-    import mxnet as mx
+    from .mxnet_import import import_mxnet
+    mx = import_mxnet()
     files = files_of(prefix)
     missing = [f for f in files.values() if not os.path.isfile(f)]
     if missing:

@@ -77,6 +77,9 @@ def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel
                              "(or use --calib-mode naive)") from None
     mx = _mx()
     from mxnet.contrib import quantization
+    if calib_mode == "entropy" and quantization.stats is None:  # scipy was hidden while MXNet loaded
+        import scipy.stats
+        quantization.stats = scipy.stats
     blob, var, shape = _input(conv)
     calib = np.asarray(calib, np.float32)
     if calib.ndim != len(shape) or tuple(calib.shape[1:]) != tuple(shape[1:]):

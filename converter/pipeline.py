@@ -5,6 +5,8 @@ resulting `Net` is what seeding, inspect, visualize, verify and the Gluon bridge
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from .caffemodel import read_caffemodel
 from .emit import Emitter, _mx
 from .errors import UsageError
@@ -107,5 +109,11 @@ def _ndarrays(nd, params):
     oneDNN backend reorders convolution weights in place, under any NumPy view of them.)"""
     out = {}
     for name in list(params):
-        out[name] = nd.array(params.pop(name), dtype="float32")
+        value = np.asarray(params.pop(name), np.float32)
+        if value.ndim == 0:  # nd.empty(()) would be shape (1,)
+            out[name] = nd.array(value, dtype="float32")
+            continue
+        # what nd.array does, less its per-call indexing (Attention-92's 885 arrays: 0.2 s)
+        out[name] = nd.empty(value.shape, dtype="float32")
+        out[name]._sync_copyfrom(np.ascontiguousarray(value))
     return out

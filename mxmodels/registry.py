@@ -10,11 +10,25 @@ once; the input side and normalisation are given to the decorator.
 """
 import difflib
 import fnmatch
+import importlib
 import inspect
+import sys
 from dataclasses import dataclass
 
 _MODELS = {}
 _CONFIGS = {}
+#: the modules whose import registers the zoo (see _load_zoo)
+ZOO_MODULES = ("attention", "cru_net", "aff", "atac")
+
+
+def _load_zoo():
+    """Import the zoo's modules once, MXNet first without what it does not need (mxnet_import)."""
+    if all(f"{__package__}.{m}" in sys.modules for m in ZOO_MODULES):
+        return
+    from caffe2mx.converter.mxnet_import import import_mxnet
+    import_mxnet()
+    for module in ZOO_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
 
 IMAGENET_MEAN = (123.68, 116.779, 103.939)
 IMAGENET_STD = (58.393, 57.12, 57.375)
@@ -73,10 +87,12 @@ def register_model(fn=None, *, input_size=None, mean=IMAGENET_MEAN, std=IMAGENET
 
 
 def list_models(pattern="*"):
+    _load_zoo()
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
 def _unknown(name):
+    _load_zoo()
     close = difflib.get_close_matches(name, _MODELS, n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return ValueError(f"unknown model '{name}'.{hint} Valid names: {', '.join(list_models())}")
@@ -84,6 +100,7 @@ def _unknown(name):
 
 def model_config(name):
     """The ModelConfig of a registered model (input side, output width, kind, normalisation)."""
+    _load_zoo()
     if name not in _MODELS:
         raise _unknown(name)
     try:
@@ -102,6 +119,7 @@ def get_model(name, pretrained=None, ctx=None, root=None, **kwargs):
     initialises the parameters there with MXNet's default initializer; `root` (GluonCV's
     download folder) is accepted and unused.
     """
+    _load_zoo()
     if name not in _MODELS:
         raise _unknown(name)
     if pretrained:

@@ -108,7 +108,8 @@ def _read_image(path):
                 return np.asarray(im.convert("RGB"))
         except OSError as exc:
             raise UsageError(f"{path}: cannot read image ({exc})") from None
-    import mxnet as mx
+    from ..converter.mxnet_import import import_mxnet
+    mx = import_mxnet()
     try:
         return mx.image.imread(str(path), flag=1, to_rgb=True).asnumpy()
     except Exception as exc:  # mxnet raises MXNetError for undecodable files
@@ -123,7 +124,8 @@ def _resize(rgb, height, width):
         from PIL import Image
         return np.asarray(Image.fromarray(rgb).resize((width, height), Image.BILINEAR))
     except ImportError:
-        import mxnet as mx
+        from ..converter.mxnet_import import import_mxnet
+        mx = import_mxnet()
         return mx.image.imresize(mx.nd.array(rgb, dtype="uint8"), width, height, interp=1).asnumpy()
 
 

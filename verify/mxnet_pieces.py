@@ -19,7 +19,8 @@ import numpy as np
 
 def _mx():
     os.environ["MXNET_SUBGRAPH_BACKEND"] = "NONE"  # see mxnet_run: fused outputs would hide layers
-    import mxnet as mx
+    from ..converter.mxnet_import import import_mxnet
+    mx = import_mxnet()
     return mx
 
 

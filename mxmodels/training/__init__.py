@@ -9,5 +9,12 @@ history (log.jsonl and the learning-curve PNG), distributed (kvstores, Horovod),
 (ps-lite scheduler/servers/workers), worker (a launched worker's entry point), insightface
 (the seed authors' parameter names), loop (the epochs), api (`train`).
 """
-from .api import train  # noqa: F401
 from .recipes import RECIPES  # noqa: F401
+
+
+def __getattr__(name):
+    """`train`, loaded on first use: it imports MXNet, which the option table does not need."""
+    if name == "train":
+        from .api import train
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
