@@ -257,3 +257,15 @@ def test_runtimes_benchmark_runs_on_a_small_net(tmp_path):
     assert set(rows) == {"MXNet faithful symbol", "MXNet optimised symbol", "MXNet int8 (oneDNN)",
                          "ONNX Runtime optimised export"}
     assert rows["MXNet optimised symbol"]["parity"]["2"][0] < FOLD_RTOL  # same outputs as the faithful model
+
+
+def test_kernels_benchmark_runs_on_a_small_net():
+    """benchmarks/kernels.py: oneDNN primitives and ONNX Runtime nodes by kind, at 1 and 2 threads."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    folder = need_shared(GOLDEN / "net_attention_block")
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "kernels.py"), str(folder / "net.prototxt"),
+                        "--threads", "2", "--passes", "2"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "convolution" in r.stdout and "MXNet 2t" in r.stdout and "ORT 1t" in r.stdout
