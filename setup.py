@@ -32,6 +32,7 @@ CORE = [
     "protobuf>=3.20.2",           # whatever onnx pulls in; caffe.desc loads on 3.20 .. 7.x
     "onnx>=1.14,<1.17",
     "graphviz>=0.8.1,<0.9",       # mxnet 1.9.1 pins graphviz < 0.9
+    "threadpoolctl>=3.1",         # verify: one BLAS thread while MXNet and the NumPy reference run side by side
 ]
 
 TRAIN = ["scikit-learn>=1.3,<1.6", "matplotlib>=3.7,<3.10", "tqdm>=4.60"]

@@ -13,6 +13,7 @@ Nothing is held longer than needed: each value is dropped after its last reader,
 comparisons happen as values appear (metrics.compare_many works in small chunks). Float64
 is kept only for the reference chain the judgement rests on.
 """
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -212,7 +213,22 @@ class ComparisonRun:
         position = {n.name: i for i, n in enumerate(graph.nodes)}
         segments = self._segments(position)
         ends = [position[seg[-1].node.name] for seg in segments]
-        ahead = _NumpyAhead(self, ends) if self.parallel and len(segments) > 1 else None
+        parallel = self.parallel and len(segments) > 1
+        with _one_blas_thread() if parallel else contextlib.nullcontext():
+            self._compare_segments(graph, segments, ends, release_at, _NumpyAhead(self, ends) if parallel else None)
+        for chain in (self.np64, self.np32, self.free, self.feed32, self.ref_cache):
+            chain.clear()
+        first = next((r for r in self.rows if r.status == DIVERGES), None)
+        if first is None:
+            first = next((r for r in self.rows if r.status == DRIFT), None)
+        return Outcome(rows=self.rows, first=first, unmatched_reference=self.unmatched,
+                       not_in_reference=self.missing, per_version=self.per_version,
+                       rtol=(CHAIN_RTOL if self.rtol is None else self.rtol) if self.strict else self.rtol,
+                       strict=self.strict, diagnosis=self.diagnosis, local=self.local, notes=self.notes,
+                       arrays=self.arrays)
+
+    def _compare_segments(self, graph, segments, ends, release_at, ahead):
+        """Each segment: its NumPy steps (or the worker thread's, `ahead`), MXNet, comparisons."""
         pos, n = 0, len(graph.nodes)
         try:
             for k, seg in enumerate(segments):
@@ -232,16 +248,6 @@ class ComparisonRun:
         finally:
             if ahead is not None:
                 ahead.stop()
-        for chain in (self.np64, self.np32, self.free, self.feed32, self.ref_cache):
-            chain.clear()
-        first = next((r for r in self.rows if r.status == DIVERGES), None)
-        if first is None:
-            first = next((r for r in self.rows if r.status == DRIFT), None)
-        return Outcome(rows=self.rows, first=first, unmatched_reference=self.unmatched,
-                       not_in_reference=self.missing, per_version=self.per_version,
-                       rtol=(CHAIN_RTOL if self.rtol is None else self.rtol) if self.strict else self.rtol,
-                       strict=self.strict, diagnosis=self.diagnosis, local=self.local, notes=self.notes,
-                       arrays=self.arrays)
 
     def _segments(self, position):
         """Consecutive units, each group making at most SEGMENT_ELEMENTS values (or one unit)."""
@@ -472,6 +478,17 @@ class ComparisonRun:
         if free is not None and not self.strict:
             kept["free_running"] = np.asarray(free, np.float32)
         self.arrays[row.version] = kept
+
+
+def _one_blas_thread():
+    """While the NumPy reference runs beside MXNet, BLAS gets one thread: the two already fill
+    the cores, and OpenBLAS's idle threads spin (sched_yield) against them. On 2 cores this
+    took Attention-92's verify from about 4 s of system time to 1 s (benchmarks/verify.py)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency; only slower without it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class _NumpyAhead:
