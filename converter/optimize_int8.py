@@ -62,6 +62,22 @@ def excluded_nodes(conv, layers):
     return out
 
 
+def unsuffixed_weight_nodes(symbol):
+    """Convolution / FullyConnected nodes whose weight parameter is not named `*weight` (the
+    Interp resize matrices, `resize_w`/`resize_h`): MXNet 1.9.1's tensor-wise path quantizes
+    parameters it finds by that suffix and leaves these without a value, so they stay float."""
+    import json
+    graph = json.loads(symbol.tojson())
+    nodes = graph["nodes"]
+    out = []
+    for node in nodes:
+        if node["op"] in ("Convolution", "FullyConnected") and len(node["inputs"]) > 1:
+            weight = nodes[node["inputs"][1][0]]
+            if weight["op"] == "null" and not weight["name"].endswith("weight"):
+                out.append(node["name"])
+    return out
+
+
 def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel-wise", exclude=(),
                         float_ops=FLOAT_OPS, batch_size=8, logger=None):
     """The int8 Conversion of `conv`, calibrated on `calib` (N x C x H x W float32)."""
@@ -88,7 +104,9 @@ def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel
     data = mx.io.NDArrayIter(calib, batch_size=batch, data_name=var, last_batch_handle="pad")
     qsym, qargs, qauxs = quantization.quantize_model_mkldnn(
         conv.symbol, conv.arg_params, conv.aux_params, data_names=(var,), label_names=(), ctx=mx.cpu(),
-        excluded_sym_names=excluded_nodes(conv, exclude), excluded_op_names=list(float_ops),
+        excluded_sym_names=excluded_nodes(conv, exclude) + (
+            unsuffixed_weight_nodes(conv.symbol) if granularity == "tensor-wise" else []),
+        excluded_op_names=list(float_ops),
         calib_mode=calib_mode, calib_data=data,
         num_calib_examples=len(calib), quantized_dtype=QUANTIZED_DTYPE[calib_mode], quantize_mode="smart",
         quantize_granularity=granularity, logger=logger)
