@@ -119,3 +119,22 @@ def test_entropy_calibration_runs(optimised, tmp_path):
     assert main(["quantize", str(optimised), "--calib", "random:8", "--calib-mode", "entropy", "--min-agreement", "0",
                  "-o", str(tmp_path / "q")]) == 0
     assert caffe2mx.load(tmp_path / "q").name_map["quantized"]["calib_mode"] == "entropy"
+
+
+def test_quantize_replaces_its_output_only_with_force_and_never_its_input(optimised, tmp_path, capsys):
+    """The error for an existing output says "pass --force": quantize must take it (it once did not),
+    and even with it must not write over the float model it reads."""
+    out = tmp_path / "q"
+    args = ["quantize", str(optimised), "--calib", "random:8", "--min-agreement", "0", "-o", str(out)]
+    assert main(args) == 0
+    before = (tmp_path / "q-0000.params").stat().st_mtime_ns
+    assert main(args) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert (tmp_path / "q-0000.params").stat().st_mtime_ns == before
+    assert main(args + ["--force"]) == 0
+    float_params = optimised.parent / f"{optimised.name}-0000.params"
+    kept = float_params.read_bytes()
+    assert main(["quantize", str(optimised), "--calib", "random:8", "--min-agreement", "0", "-o", str(optimised),
+                 "--force"]) == 2
+    assert "is an input of this run" in capsys.readouterr().err
+    assert float_params.read_bytes() == kept

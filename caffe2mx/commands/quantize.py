@@ -14,7 +14,7 @@ import numpy as np
 
 from caffe2mx.converter.errors import Caffe2MXError, UsageError
 
-from ._options import add_model
+from ._options import add_force, add_model
 
 NAME = "quantize"
 HELP = "int8 model by MXNet's quantization (oneDNN), calibrated on your inputs, checked against the float model"
@@ -53,6 +53,7 @@ def add_arguments(p):
     p.add_argument("--scale", type=float, help="multiplier applied after the mean")
     p.add_argument("--channel-order", choices=["bgr", "rgb"])
     p.add_argument("-o", "--output", metavar="PREFIX", help="output prefix (default: PREFIX-int8)")
+    add_force(p)
 
 
 def read_inputs(source, shape, *, seed=0, prep=None):
@@ -88,7 +89,7 @@ def read_inputs(source, shape, *, seed=0, prep=None):
 
 
 def run(args):
-    from caffe2mx.converter.model_files import check_output_prefix, load, save
+    from caffe2mx.converter.model_files import check_output_prefix, files_of, load, save
     from caffe2mx.converter.optimize_int8 import _input, agreement, int8_prefix, predict, quantize_conversion
     from caffe2mx.progress import Progress
     from caffe2mx.verify.inputs import preprocess
@@ -103,7 +104,9 @@ def run(args):
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
     out = args.output or int8_prefix(prefix)
-    check_output_prefix(out)
+    inputs = list(files_of(Path(prefix)).values()) + [src for src in (args.calib, args.eval)
+                                                       if src and not src.startswith("random:")]
+    check_output_prefix(out, force=args.force, inputs=inputs)
     progress = Progress(quiet=args.quiet)
     conv = load(prefix)
     if "quantized" in conv.name_map:
@@ -123,7 +126,7 @@ def run(args):
             f"max output difference {stats['max_prob_diff']:.3g}")
     if stats["top1_agreement"] < args.min_agreement:
         raise AgreementTooLow(f"{line}: below --min-agreement {100 * args.min_agreement:g}%; nothing written")
-    files = save(qconv, out)
+    files = save(qconv, out, force=args.force, inputs=inputs)
     print(line, file=sys.stderr)
     if not args.quiet:
         for f in files.values():
