@@ -9,20 +9,14 @@ import types
 
 import numpy as np
 
-from .errors import ModelError
+from .mxnet_import import import_mxnet
 from .layers import handler_for
 from .names import NameAllocator
 
 NAME_MAP_FORMAT = "caffe2mx-namemap/2"
 
 
-def _mx():
-    try:
-        from .mxnet_import import import_mxnet
-        mx = import_mxnet()
-    except ImportError:  # pragma: no cover - depends on the install
-        raise ModelError("MXNet is not installed: pip install 'caffe2mx[cpu]' (or [gpu])") from None
-    return mx
+_mx = import_mxnet  # the name the converter's modules call it by
 
 
 FLT_MIN = float(np.finfo(np.float32).tiny)

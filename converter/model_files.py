@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError, UsageError
+from .mxnet_import import import_mxnet
 from .staging import Staging, check_targets
 
 SUFFIXES = ("symbol.json", "0000.params", "namemap.json")
@@ -43,7 +44,6 @@ class Conversion:
 
     def to_gluon(self, ctx=None):
         """A ready `gluon.SymbolBlock` holding this conversion's parameters (on `ctx`)."""
-        from .mxnet_import import import_mxnet
         mx = import_mxnet()
         ctx = ctx or mx.cpu()
         block = mx.gluon.SymbolBlock(self.symbol, [mx.sym.var(n) for n in self.input_names()])
@@ -95,7 +95,6 @@ def save(conv, prefix, *, force=False, inputs=(), extra=None):
     `extra` ({suffix: writer(path)}) adds files written in the same staging (e.g.
     "gluon.params"). Returns {suffix: path}.
     """
-    from .mxnet_import import import_mxnet
     mx = import_mxnet()
     prefix = Path(prefix)
     extra = dict(extra or {})
@@ -306,7 +305,6 @@ def load(prefix):
     Nets without parameters (their params file holds an empty list) load too; a missing,
     truncated, foreign or mismatched file is a ModelError naming it.
     """
-    from .mxnet_import import import_mxnet
     mx = import_mxnet()
     files = files_of(prefix)
     missing = [f for f in files.values() if not os.path.isfile(f)]

@@ -10,12 +10,14 @@ Where either is already imported, nothing is hidden.
 """
 import sys
 
+from .errors import ModelError
+
 #: packages MXNet imports only for features caffe2mx does not use
 NOT_NEEDED = ("sklearn", "scipy")
 
 
 def import_mxnet():
-    """The `mxnet` module, imported once (see the module docstring)."""
+    """The `mxnet` module, imported once (see the module docstring); a ModelError if it is not installed."""
     mx = sys.modules.get("mxnet")
     if mx is not None:
         return mx
@@ -24,6 +26,8 @@ def import_mxnet():
         sys.modules[name] = None  # `import name` raises ImportError while this stands
     try:
         import mxnet
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ModelError("MXNet is not installed: pip install 'caffe2mx[cpu]' (or [gpu])") from None
     finally:
         for name in hidden:
             if name in sys.modules and sys.modules[name] is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from caffe2mx.converter.errors import UsageError
+from caffe2mx.converter.mxnet_import import import_mxnet
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,6 @@ def _read_image(path):
                 return np.asarray(im.convert("RGB"))
         except OSError as exc:
             raise UsageError(f"{path}: cannot read image ({exc})") from None
-    from ..converter.mxnet_import import import_mxnet
     mx = import_mxnet()
     try:
         return mx.image.imread(str(path), flag=1, to_rgb=True).asnumpy()
@@ -124,7 +124,6 @@ def _resize(rgb, height, width):
         from PIL import Image
         return np.asarray(Image.fromarray(rgb).resize((width, height), Image.BILINEAR))
     except ImportError:
-        from ..converter.mxnet_import import import_mxnet
         mx = import_mxnet()
         return mx.image.imresize(mx.nd.array(rgb, dtype="uint8"), width, height, interp=1).asnumpy()
 

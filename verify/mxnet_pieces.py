@@ -11,17 +11,11 @@ The pieces are cut from the symbol as saved, never re-emitted from the graph: a 
 the converted files (an edited attribute, a wrong weight) is what gets measured.
 """
 import json
-import os
 import re
 
 import numpy as np
 
-
-def _mx():
-    os.environ["MXNET_SUBGRAPH_BACKEND"] = "NONE"  # see mxnet_run: fused outputs would hide layers
-    from ..converter.mxnet_import import import_mxnet
-    mx = import_mxnet()
-    return mx
+from .mxnet_run import _mx  # backend off: fused outputs would hide layers
 
 
 _OUTPUT = re.compile(r"^(?P<node>.*)_output(?P<index>\d*)$")

@@ -9,12 +9,12 @@ import os
 
 import numpy as np
 
+from ..converter.mxnet_import import import_mxnet
+
 
 def _mx():
     os.environ["MXNET_SUBGRAPH_BACKEND"] = "NONE"
-    from ..converter.mxnet_import import import_mxnet
-    mx = import_mxnet()
-    return mx
+    return import_mxnet()
 
 
 def run_blobs(symbol, arg_params, aux_params, name_map, inputs, blobs=None):

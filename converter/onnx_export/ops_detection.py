@@ -23,6 +23,7 @@ NaN coordinates are not covered; center in/out formats are refused.
 """
 import numpy as np
 
+from ..mxnet_import import import_mxnet
 from .registry import Unsupported, attr_bool, attr_float, attr_int, attr_tuple, translates
 
 _COMPARE = {"broadcast_greater_equal": "GreaterOrEqual", "broadcast_lesser": "Less"}
@@ -180,7 +181,7 @@ def roi_pooling(b, node):
 def _mxnet_float(raw, what):
     """A float attribute as MXNet 1.9.1 reads it (dmlc::stof, as for every float parameter):
     clip's float bounds go through the same parser, and clip returns them."""
-    import mxnet as mx
+    mx = import_mxnet()
     try:
         got = mx.nd.clip(mx.nd.array([np.inf, -np.inf]), a_min=raw, a_max=raw).asnumpy()
     except Exception as exc:  # noqa: BLE001 - MXNet's own message says why
