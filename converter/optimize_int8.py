@@ -27,11 +27,18 @@ GRANULARITIES = ("channel-wise", "tensor-wise")
 #: gets a negative minimum and the int8 kernels refuse it: with entropy, MXNet picks int8 or
 #: uint8 per tensor itself ("auto")
 QUANTIZED_DTYPE = {"naive": "int8", "entropy": "auto"}
-#: operator types left in float by default: MXNet's int8 element-wise add/multiply (what is
-#: left of them once oneDNN has fused residual sums into convolutions: the attention masks'
-#: sums and products) were slower than float and less accurate on Attention-56 (single
-#: thread, batch 8: 1147 ms CPU all quantized, 1077 ms with these in float)
-FLOAT_OPS = ("elemwise_add", "elemwise_mul")
+#: operator types left in float by default:
+#: - MXNet's int8 element-wise add/multiply (what is left of them once oneDNN has fused
+#:   residual sums into convolutions: the attention masks' sums and products) were slower than
+#:   float and less accurate on Attention-56 (single thread, batch 8: 1147 ms CPU all
+#:   quantized, 1077 ms with these in float);
+#: - MXNet 1.9.1's int8 FullyConnected is far less accurate than its int8 convolution on an
+#:   AVX2 CPU: 7-14% max relative error on a 512-long product where a convolution stays
+#:   within 2%, and 20-55% with flatten=False, which is how Interp's resize matrices run
+#:   (`benchmarks/int8_ops.py`). Quantized, the six resizes of Attention-56 alone moved its
+#:   log-probabilities as much as quantizing the whole net; the classifier and the resizes
+#:   are a small share of the time.
+FLOAT_OPS = ("elemwise_add", "elemwise_mul", "FullyConnected")
 
 
 def int8_prefix(prefix):
@@ -50,16 +57,26 @@ def _input(conv):
 
 
 def excluded_nodes(conv, layers):
-    """MXNet op names of the Caffe `layers` to keep in float (their main operators)."""
+    """MXNet op names of the Caffe `layers` to keep in float: every operator a layer
+    emitted (an Interp is four), not only its main one."""
+    import json
+    ops = {n["name"] for n in json.loads(conv.symbol.tojson())["nodes"] if n["op"] != "null"}
     out = []
     table = conv.name_map.get("layers") or {}
     for layer in layers:
         entry = table.get(layer)
         if entry is None:
             raise UsageError(f"--exclude {layer}: no such layer in the model's name map")
-        if entry.get("nodes"):
-            out.append(entry["mxnet_op"])
+        out += [n for n in entry.get("nodes") or () if n in ops]
     return out
+
+
+def nodes_of_types(symbol, types):
+    """Names of the operators of these types. MXNet's own `excluded_op_names` misses some:
+    its oneDNN pass has already turned FullyConnected into _sg_mkldnn_fully_connected when
+    it looks, while exclusion by name survives that rewrite."""
+    import json
+    return [n["name"] for n in json.loads(symbol.tojson())["nodes"] if n["op"] in types]
 
 
 def unsuffixed_weight_nodes(symbol):
@@ -104,7 +121,7 @@ def quantize_conversion(conv, calib, *, calib_mode="naive", granularity="channel
     data = mx.io.NDArrayIter(calib, batch_size=batch, data_name=var, last_batch_handle="pad")
     qsym, qargs, qauxs = quantization.quantize_model_mkldnn(
         conv.symbol, conv.arg_params, conv.aux_params, data_names=(var,), label_names=(), ctx=mx.cpu(),
-        excluded_sym_names=excluded_nodes(conv, exclude) + (
+        excluded_sym_names=excluded_nodes(conv, exclude) + nodes_of_types(conv.symbol, float_ops) + (
             unsuffixed_weight_nodes(conv.symbol) if granularity == "tensor-wise" else []),
         excluded_op_names=list(float_ops),
         calib_mode=calib_mode, calib_data=data,
@@ -150,6 +167,14 @@ def in_batches(run, x, batch):
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
         outs.append(run(chunk)[:n])
     return np.concatenate(outs)
+
+
+def rounded_to_int8(x, calib):
+    """`x` rounded to the symmetric int8 grid that `calib`'s range gives the net's input:
+    the perturbation every int8 model applies before its first layer."""
+    limit = float(np.abs(np.asarray(calib, np.float32)).max()) or 1.0
+    step = limit / 127.0
+    return (np.clip(np.round(np.asarray(x, np.float32) / step), -127, 127) * step).astype(np.float32)
 
 
 def agreement(reference, candidate):

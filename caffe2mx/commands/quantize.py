@@ -88,9 +88,20 @@ def read_inputs(source, shape, *, seed=0, prep=None):
     raise UsageError(f"{source}: not a directory of images, a .npy file or random:N")
 
 
+def _floor_hint(floor, wanted):
+    """Why the agreement is low, where the float model itself is to blame."""
+    text = (f". The float model itself keeps its top-1 on {100 * floor:.1f}% of these inputs once they are "
+            f"rounded to int8 (the first thing an int8 model does)")
+    if floor < wanted:
+        return (text + ": its predictions on them are too unstable for top-1 agreement to judge int8 by "
+                "(seeded weights or random inputs?); calibrate and evaluate on real images with trained weights")
+    return text + ", so the loss is the int8 layers': try --calib-mode entropy, more --calib inputs, or --exclude"
+
+
 def run(args):
     from caffe2mx.converter.model_files import check_output_prefix, files_of, load, save
-    from caffe2mx.converter.optimize_int8 import _input, agreement, int8_prefix, predict, quantize_conversion
+    from caffe2mx.converter.optimize_int8 import (_input, agreement, int8_prefix, predict, quantize_conversion,
+                                                  rounded_to_int8)
     from caffe2mx.progress import Progress
     from caffe2mx.verify.inputs import preprocess
 
@@ -119,13 +130,18 @@ def run(args):
     qconv = quantize_conversion(conv, calib, calib_mode=args.calib_mode, granularity=args.granularity,
                                 exclude=args.exclude, batch_size=args.batch)
     progress(f"comparing int8 with float on {len(evaluation)} inputs")
-    stats = agreement(predict(conv, evaluation, args.batch), predict(qconv, evaluation, args.batch))
-    progress.done()
+    reference = predict(conv, evaluation, args.batch)
+    stats = agreement(reference, predict(qconv, evaluation, args.batch))
     qconv.name_map["quantized"]["agreement"] = dict(stats, on="--eval" if args.eval else "--calib")
     line = (f"int8 vs float on {stats['inputs']} inputs: top-1 agreement {100 * stats['top1_agreement']:.1f}%, "
             f"max output difference {stats['max_prob_diff']:.3g}")
     if stats["top1_agreement"] < args.min_agreement:
-        raise AgreementTooLow(f"{line}: below --min-agreement {100 * args.min_agreement:g}%; nothing written")
+        progress("the float model on the same inputs rounded to int8")
+        floor = agreement(reference, predict(conv, rounded_to_int8(evaluation, calib), args.batch))
+        progress.done()
+        raise AgreementTooLow(f"{line}: below --min-agreement {100 * args.min_agreement:g}%; nothing written"
+                              + _floor_hint(floor["top1_agreement"], args.min_agreement))
+    progress.done()
     files = save(qconv, out, force=args.force, inputs=inputs)
     print(line, file=sys.stderr)
     if not args.quiet:
