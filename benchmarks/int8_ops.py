@@ -11,12 +11,8 @@ relative RMS. Rounding alone costs about 1% on these sizes; much more is the ker
 (e.g. 16-bit saturation of u8 x s8 pairs on CPUs without VNNI).
 """
 import argparse
-import os
-import sys
 
 import numpy as np
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
 def cases(mx, rng):

@@ -14,6 +14,8 @@ Why MXNet's quantizer and not our own: it is what MXNet's int8 oneDNN kernels ex
 (calibrated `_sg_mkldnn_conv` nodes with fused requantization), and it is maintained
 with them; we only choose what to feed it and measure what comes out.
 """
+import json
+
 import numpy as np
 
 from .emit import _mx
@@ -33,8 +35,8 @@ QUANTIZED_DTYPE = {"naive": "int8", "entropy": "auto"}
 #:   float and less accurate on Attention-56 (single thread, batch 8: 1147 ms CPU all
 #:   quantized, 1077 ms with these in float);
 #: - MXNet 1.9.1's int8 FullyConnected is far less accurate than its int8 convolution on an
-#:   AVX2 CPU: 7-14% max relative error on a 512-long product where a convolution stays
-#:   within 2%, and 20-55% with flatten=False, which is how Interp's resize matrices run
+#:   AVX2 CPU: 4-8% RMS off float on a 512-long product where a convolution stays within
+#:   2%, and 14-25% with flatten=False, which is how Interp's resize matrices run
 #:   (`benchmarks/int8_ops.py`). Quantized, the six resizes of Attention-56 alone moved its
 #:   log-probabilities as much as quantizing the whole net; the classifier and the resizes
 #:   are a small share of the time.
@@ -56,11 +58,15 @@ def _input(conv):
     return blob, var, tuple(conv.name_map["input_shapes"][blob])
 
 
+def _nodes(symbol):
+    """The symbol's graph nodes, as its JSON lists them (operators and variables)."""
+    return json.loads(symbol.tojson())["nodes"]
+
+
 def excluded_nodes(conv, layers):
     """MXNet op names of the Caffe `layers` to keep in float: every operator a layer
     emitted (an Interp is four), not only its main one."""
-    import json
-    ops = {n["name"] for n in json.loads(conv.symbol.tojson())["nodes"] if n["op"] != "null"}
+    ops = {n["name"] for n in _nodes(conv.symbol) if n["op"] != "null"}
     out = []
     table = conv.name_map.get("layers") or {}
     for layer in layers:
@@ -75,17 +81,14 @@ def nodes_of_types(symbol, types):
     """Names of the operators of these types. MXNet's own `excluded_op_names` misses some:
     its oneDNN pass has already turned FullyConnected into _sg_mkldnn_fully_connected when
     it looks, while exclusion by name survives that rewrite."""
-    import json
-    return [n["name"] for n in json.loads(symbol.tojson())["nodes"] if n["op"] in types]
+    return [n["name"] for n in _nodes(symbol) if n["op"] in types]
 
 
 def unsuffixed_weight_nodes(symbol):
     """Convolution / FullyConnected nodes whose weight parameter is not named `*weight` (the
     Interp resize matrices, `resize_w`/`resize_h`): MXNet 1.9.1's tensor-wise path quantizes
     parameters it finds by that suffix and leaves these without a value, so they stay float."""
-    import json
-    graph = json.loads(symbol.tojson())
-    nodes = graph["nodes"]
+    nodes = _nodes(symbol)
     out = []
     for node in nodes:
         if node["op"] in ("Convolution", "FullyConnected") and len(node["inputs"]) > 1:
