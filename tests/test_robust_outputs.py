@@ -216,13 +216,17 @@ def test_sigterm_at_any_moment_leaves_old_or_new_never_a_mix(tmp_path, points):
     shutil.copytree(tmp_path / "out", tmp_path / "old")
     old = tree_state(tmp_path / "out")
     states = []
-    for fraction in points + (1.5,):
+    for fraction in points + (None,):  # None: after the end (a multiple of `full` is not, on a loaded machine)
         shutil.rmtree(tmp_path / "out")
         shutil.copytree(tmp_path / "old", tmp_path / "out")
         proc = subprocess.Popen(CONVERT, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
-        time.sleep(full * fraction)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=300)
+        if fraction is None:
+            _, err = proc.communicate(timeout=300)
+            proc.send_signal(signal.SIGTERM)  # to a finished run: must change nothing
+        else:
+            time.sleep(full * fraction)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=300)
         assert "Traceback" not in err, err
         assert not staged_dirs(tmp_path)
         states.append((fraction, proc.returncode, tree_state(tmp_path / "out"), err))
@@ -230,5 +234,6 @@ def test_sigterm_at_any_moment_leaves_old_or_new_never_a_mix(tmp_path, points):
     assert states[-1][2] == new and new["m-0000.params"] != old["m-0000.params"], "the last run completed"
     caffe2mx.load(tmp_path / "out" / "m")
     for fraction, rc, state, err in states:
-        assert state in (old, new), f"a mix after SIGTERM at {fraction:.0%} of the run (exit {rc}): {err}"
+        when = "after the end" if fraction is None else f"at {fraction:.0%}"
+        assert state in (old, new), f"a mix after SIGTERM {when} of the run (exit {rc}): {err}"
     assert any(state == old for _, _, state, _ in states), "some kills landed before the end of the run"
